@@ -1,0 +1,115 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { EnvSchema, SECRET_VARIABLES } from './env-schema';
+
+export type RedisTarget = { readonly kind: 'url'; readonly url: string } | { readonly kind: 'embedded' };
+
+export interface Config {
+  readonly env: 'development' | 'test' | 'production';
+  readonly database: {
+    /** Unset: embedded PostgreSQL (PGlite) under `dataDir/pgdata`. */
+    readonly url: string | undefined;
+    /** Unset: the vault lives in schema `vault` of the main database. */
+    readonly vaultUrl: string | undefined;
+    readonly poolSize: number;
+  };
+  readonly redis: {
+    readonly url: string;
+    /** Whether REDIS_URL was given: only a defaulted URL may fall back to an embedded redis-server. */
+    readonly urlExplicit: boolean;
+    readonly embedded: 'auto' | 'always' | 'off';
+  };
+  readonly smtpUrl: string | undefined;
+  readonly http: { readonly host: string; readonly port: number; readonly bodyLimit: number; readonly publicUrl: string };
+  readonly rulesDir: string;
+  readonly dataDir: string;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly queuePrefix: string;
+  readonly shutdownTimeoutMs: number;
+  readonly keySources: {
+    readonly master: KeySource;
+    readonly pseudonym: KeySource;
+    readonly linkSigning: KeySource;
+  };
+}
+
+export interface KeySource {
+  readonly variable: string;
+  readonly value: string | undefined;
+  readonly file: string | undefined;
+}
+
+/** A configuration problem, reported as one line that names the variable and what is allowed. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function describeIssue(issue: z.core.$ZodIssue, env: Readonly<Record<string, string | undefined>>): string {
+  const variable = String(issue.path[0] ?? '(environment)');
+  const raw = env[variable];
+  const shown = raw === undefined || SECRET_VARIABLES.has(variable) ? '' : `=${JSON.stringify(raw)}`;
+  return `${variable}${shown}: ${issue.message}`;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Parses the environment once. Nothing else in the engine reads `process.env`: entry points call this
+ * and pass the frozen result down.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, cwd = process.cwd()): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => describeIssue(issue, env));
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  }
+  const e = parsed.data;
+  if (e.VAULT_DATABASE_URL && !e.DATABASE_URL) {
+    throw new ConfigError(
+      'invalid configuration: VAULT_DATABASE_URL is set but DATABASE_URL is not; a separate vault database needs an external main database (set both, or neither for the embedded default)',
+    );
+  }
+  for (const [name, file] of [
+    ['MASTER_KEY', e.MASTER_KEY_FILE],
+    ['PSEUDONYM_KEY', e.PSEUDONYM_KEY_FILE],
+    ['LINK_SIGNING_KEY', e.LINK_SIGNING_KEY_FILE],
+  ] as const) {
+    if (e[name] !== undefined && file !== undefined) {
+      throw new ConfigError(`invalid configuration: ${name} and ${name}_FILE are both set; set one of them`);
+    }
+  }
+  const dataDir = path.resolve(cwd, e.DATA_DIR);
+  const config: Config = {
+    env: e.NODE_ENV,
+    database: { url: e.DATABASE_URL, vaultUrl: e.VAULT_DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE },
+    redis: {
+      url: e.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      urlExplicit: e.REDIS_URL !== undefined,
+      embedded: e.EMBEDDED_REDIS,
+    },
+    smtpUrl: e.SMTP_URL,
+    http: {
+      host: e.HTTP_HOST,
+      port: e.HTTP_PORT,
+      bodyLimit: e.HTTP_BODY_LIMIT,
+      publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.HTTP_PORT}`).replace(/\/+$/, ''),
+    },
+    rulesDir: path.resolve(cwd, e.RULES_DIR),
+    dataDir,
+    logLevel: e.LOG_LEVEL,
+    queuePrefix: e.QUEUE_PREFIX,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    keySources: {
+      master: { variable: 'MASTER_KEY', value: e.MASTER_KEY, file: e.MASTER_KEY_FILE },
+      pseudonym: { variable: 'PSEUDONYM_KEY', value: e.PSEUDONYM_KEY, file: e.PSEUDONYM_KEY_FILE },
+      linkSigning: { variable: 'LINK_SIGNING_KEY', value: e.LINK_SIGNING_KEY, file: e.LINK_SIGNING_KEY_FILE },
+    },
+  };
+  return deepFreeze(config);
+}

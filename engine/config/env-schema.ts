@@ -1,0 +1,73 @@
+import { z } from 'zod';
+
+/**
+ * The environment the engine reads, and nothing else. Every variable is documented in the README's
+ * configuration table; keep the two in step.
+ */
+const PORT_RULE = 'expected an integer between 0 and 65535 (0: any free port)';
+const port = z.coerce.number({ error: PORT_RULE }).int(PORT_RULE).min(0, PORT_RULE).max(65535, PORT_RULE);
+
+const positiveInt = (what: string) =>
+  z.coerce.number({ error: `expected ${what}` }).int(`expected ${what}`).positive(`expected ${what}`);
+
+const postgresUrl = z
+  .url({ protocol: /^postgres(ql)?$/, error: 'expected a postgres:// or postgresql:// URL' })
+  .optional();
+
+const redisUrl = z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' });
+
+const smtpUrl = z.url({ protocol: /^smtps?$/, error: 'expected an smtp:// or smtps:// URL' }).optional();
+
+/** An empty variable means "unset", as it does for shells and docker-compose `KEY=` lines. */
+const emptyAsUnset = (value: unknown) => (value === '' ? undefined : value);
+
+export const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production'], { error: 'expected development, test or production' }).default('development'),
+  DATABASE_URL: z.preprocess(emptyAsUnset, postgresUrl),
+  VAULT_DATABASE_URL: z.preprocess(emptyAsUnset, postgresUrl),
+  DATABASE_POOL_SIZE: z.preprocess(emptyAsUnset, positiveInt('a positive integer').default(10)),
+  REDIS_URL: z.preprocess(emptyAsUnset, redisUrl.optional()),
+  EMBEDDED_REDIS: z.preprocess(
+    emptyAsUnset,
+    z.enum(['auto', 'always', 'off'], { error: 'expected auto, always or off' }).default('auto'),
+  ),
+  SMTP_URL: z.preprocess(emptyAsUnset, smtpUrl),
+  HTTP_HOST: z.preprocess(emptyAsUnset, z.string().min(1).default('127.0.0.1')),
+  HTTP_PORT: z.preprocess(emptyAsUnset, port.default(8080)),
+  HTTP_BODY_LIMIT: z.preprocess(emptyAsUnset, positiveInt('a positive number of bytes').default(512 * 1024)),
+  PUBLIC_URL: z.preprocess(emptyAsUnset, z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional()),
+  RULES_DIR: z.preprocess(emptyAsUnset, z.string().default('./rules')),
+  DATA_DIR: z.preprocess(emptyAsUnset, z.string().default('./.data')),
+  LOG_LEVEL: z.preprocess(
+    emptyAsUnset,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'expected fatal, error, warn, info, debug, trace or silent',
+    }).default('info'),
+  ),
+  QUEUE_PREFIX: z.preprocess(
+    emptyAsUnset,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9{}_.-]{1,64}$/, 'expected 1-64 characters of letters, digits, {}, _, . or -')
+      .default('{cf}'),
+  ),
+  SHUTDOWN_TIMEOUT_MS: z.preprocess(emptyAsUnset, positiveInt('a positive number of milliseconds').default(10_000)),
+  MASTER_KEY: z.preprocess(emptyAsUnset, z.string().optional()),
+  MASTER_KEY_FILE: z.preprocess(emptyAsUnset, z.string().optional()),
+  PSEUDONYM_KEY: z.preprocess(emptyAsUnset, z.string().optional()),
+  PSEUDONYM_KEY_FILE: z.preprocess(emptyAsUnset, z.string().optional()),
+  LINK_SIGNING_KEY: z.preprocess(emptyAsUnset, z.string().optional()),
+  LINK_SIGNING_KEY_FILE: z.preprocess(emptyAsUnset, z.string().optional()),
+});
+export type EnvSchema = z.infer<typeof EnvSchema>;
+
+/** Variables whose values must never be echoed in an error message. */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
+  'MASTER_KEY',
+  'PSEUDONYM_KEY',
+  'LINK_SIGNING_KEY',
+  'DATABASE_URL',
+  'VAULT_DATABASE_URL',
+  'REDIS_URL',
+  'SMTP_URL',
+]);

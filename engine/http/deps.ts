@@ -1,0 +1,17 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../config';
+import type { Databases } from '../db/connect';
+import type { Logger } from '../log/logger';
+import type { Metrics } from '../metrics/registry';
+import type { Queues } from '../queues/producer';
+
+/** What the HTTP layer is given; it opens and closes nothing itself. */
+export interface HttpDeps {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly databases: Databases;
+  /** The fail-fast producer connection (see redis/connection.ts). */
+  readonly redis: Redis;
+  readonly queues: Queues;
+  readonly metrics: Metrics;
+}

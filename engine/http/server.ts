@@ -1,0 +1,35 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { adminRoutes } from './admin/routes';
+import type { HttpDeps } from './deps';
+import { installErrorHandling } from './errors';
+import { healthRoutes } from './routes/health';
+import { metricsRoutes } from './routes/metrics';
+
+/**
+ * The HTTP application. Request logs carry the method, the path without its query string (queries
+ * can carry PII: `?email=`), the status and the time; never the client's address.
+ */
+export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
+    bodyLimit: deps.config.http.bodyLimit,
+    // Fastify's own per-request lines would log the URL with its query; the onResponse hook below does it safely.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  installErrorHandling(app, deps.metrics, deps.config.http.bodyLimit);
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode >= 500 || deps.log.isLevelEnabled('debug')) {
+      request.log[reply.statusCode >= 500 ? 'warn' : 'debug'](
+        { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+        'request',
+      );
+    }
+  });
+  healthRoutes(app, deps);
+  metricsRoutes(app, deps);
+  await app.register((scope) => adminRoutes(scope, deps), { prefix: '/admin/v1' });
+  return app;
+}

@@ -1,0 +1,67 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from '../log/logger';
+import type { Queues } from '../queues/producer';
+
+/** The depth states an operator alerts on; completed/failed totals are in the admin API. */
+const DEPTH_STATES = ['wait', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed'] as const;
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly httpErrors: Counter<'code'>;
+}
+
+/**
+ * One registry per process (not prom-client's global one), so tests can build several engines in one
+ * process. Queue depths are read from Redis at scrape time, never cached.
+ */
+export function createMetrics(queues: Queues | undefined, log: Logger): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'consentflow_' });
+
+  const httpErrors = new Counter({
+    name: 'consentflow_http_errors_total',
+    help: 'HTTP error responses by error code',
+    labelNames: ['code'] as const,
+    registers: [registry],
+  });
+
+  if (queues) {
+    // prom-client collects all metrics of a scrape at once: both gauges share one read of Redis.
+    let scrape: Promise<Awaited<ReturnType<Queues['counts']>> | undefined> | undefined;
+    const readDepths = () => {
+      if (!scrape) {
+        const current = queues.counts().catch((err: Error) => {
+          log.warn({ err: { name: err.name, message: err.message } }, 'could not read queue depths');
+          return undefined;
+        });
+        scrape = current;
+        void current.finally(() => {
+          if (scrape === current) scrape = undefined;
+        });
+      }
+      return scrape;
+    };
+    new Gauge({
+      name: 'consentflow_queue_jobs',
+      help: 'Jobs per queue and state, read from Redis at scrape time',
+      labelNames: ['queue', 'state'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const counts = await readDepths();
+        for (const [queue, byState] of Object.entries(counts ?? {})) {
+          for (const state of DEPTH_STATES) this.set({ queue, state }, byState[state] ?? 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'consentflow_queue_scrape_success',
+      help: '1 if queue depths could be read from Redis at this scrape, 0 if not',
+      registers: [registry],
+      async collect() {
+        this.set((await readDepths()) ? 1 : 0);
+      },
+    });
+  }
+  return { registry, httpErrors };
+}

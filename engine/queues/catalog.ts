@@ -1,0 +1,61 @@
+import type { KeepJobs } from 'bullmq';
+import type { z } from 'zod';
+import { IngestEventJob } from '../../schemas/jobs';
+
+export interface JobDefinition<Payload extends z.ZodType = z.ZodType> {
+  readonly payload: Payload;
+  readonly attempts: number;
+  readonly backoff: { readonly type: 'exponential' | 'fixed'; readonly delay: number };
+  /** A run longer than this fails the attempt (and is retried while attempts remain). */
+  readonly timeoutMs: number;
+}
+
+export interface QueueDefinition {
+  readonly description: string;
+  readonly jobs: Readonly<Record<string, JobDefinition>>;
+  /**
+   * How long finished jobs stay in Redis. A payload that may carry PII must not outlive its
+   * processing (invariant 1), so completed jobs go at once and failed ones are kept only as long as
+   * the dead-letter view needs them.
+   */
+  readonly removeOnComplete: boolean | KeepJobs;
+  readonly removeOnFail: boolean | KeepJobs;
+  /** Jobs a worker process runs at once for this queue. */
+  readonly concurrency: number;
+}
+
+const DAY_SECONDS = 24 * 60 * 60;
+
+/**
+ * The one job catalog: queue → job name → payload schema and retry policy. `enqueue` and worker
+ * handlers are typed from it, so a job that is not here cannot be added or handled.
+ */
+export const JOB_CATALOG = {
+  events: {
+    description: 'tracking events accepted by the API, waiting for the events worker',
+    jobs: {
+      ingest: { payload: IngestEventJob, attempts: 8, backoff: { type: 'exponential', delay: 500 }, timeoutMs: 30_000 },
+    },
+    removeOnComplete: true,
+    removeOnFail: { age: 7 * DAY_SECONDS, count: 10_000 },
+    concurrency: 4,
+  },
+} as const satisfies Record<string, QueueDefinition>;
+
+export type JobCatalog = typeof JOB_CATALOG;
+export type QueueName = keyof JobCatalog;
+export type JobName<Q extends QueueName> = keyof JobCatalog[Q]['jobs'] & string;
+type JobDef<Q extends QueueName, J extends JobName<Q>> = JobCatalog[Q]['jobs'][J];
+export type JobPayload<Q extends QueueName, J extends JobName<Q>> =
+  JobDef<Q, J> extends JobDefinition<infer S> ? z.infer<S> : never;
+
+export const QUEUE_NAMES = Object.keys(JOB_CATALOG) as QueueName[];
+
+export function isQueueName(name: string): name is QueueName {
+  return Object.hasOwn(JOB_CATALOG, name);
+}
+
+export function jobDefinition(queue: QueueName, name: string): JobDefinition | undefined {
+  const jobs: Readonly<Record<string, JobDefinition>> = JOB_CATALOG[queue].jobs;
+  return Object.hasOwn(jobs, name) ? jobs[name] : undefined;
+}

@@ -1,0 +1,91 @@
+import { type JobsOptions, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { AppError } from '../errors';
+import { JOB_CATALOG, type JobName, type JobPayload, QUEUE_NAMES, type QueueName, jobDefinition } from './catalog';
+
+export interface EnqueueOptions {
+  /** A deterministic id makes a retried enqueue a no-op while the job exists (invariant 6). */
+  readonly jobId?: string;
+  readonly delayMs?: number;
+}
+
+/** The producer side of every queue in the catalog, over one fail-fast connection. */
+export class Queues {
+  private readonly queues = new Map<QueueName, Queue>();
+
+  constructor(
+    private readonly connection: Redis,
+    readonly prefix: string,
+  ) {}
+
+  queue(name: QueueName): Queue {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      const def = JOB_CATALOG[name];
+      queue = new Queue(name, {
+        connection: this.connection,
+        prefix: this.prefix,
+        skipWaitingForReady: true,
+        defaultJobOptions: { removeOnComplete: def.removeOnComplete, removeOnFail: def.removeOnFail },
+      });
+      // Errors surface on the calls that hit them; the event would otherwise be unhandled.
+      queue.on('error', () => {});
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  private options<Q extends QueueName>(queue: Q, name: JobName<Q>, options: EnqueueOptions = {}): JobsOptions {
+    const def = jobDefinition(queue, name);
+    if (!def) throw new AppError('INTERNAL', `job ${queue}/${name} is not in the job catalog`);
+    return {
+      attempts: def.attempts,
+      backoff: { ...def.backoff },
+      ...(options.jobId !== undefined ? { jobId: options.jobId } : {}),
+      ...(options.delayMs !== undefined ? { delay: options.delayMs } : {}),
+    };
+  }
+
+  private parse<Q extends QueueName, J extends JobName<Q>>(queue: Q, name: J, payload: JobPayload<Q, J>): JobPayload<Q, J> {
+    const def = jobDefinition(queue, name);
+    if (!def) throw new AppError('INTERNAL', `job ${queue}/${name} is not in the job catalog`);
+    return def.payload.parse(payload) as JobPayload<Q, J>;
+  }
+
+  async enqueue<Q extends QueueName, J extends JobName<Q>>(
+    queue: Q,
+    name: J,
+    payload: JobPayload<Q, J>,
+    options?: EnqueueOptions,
+  ): Promise<string> {
+    const job = await this.queue(queue).add(name, this.parse(queue, name, payload), this.options(queue, name, options));
+    return job.id ?? '';
+  }
+
+  /** Many jobs in one pipelined round trip: the ingest path's micro-batches use this. */
+  async enqueueBulk<Q extends QueueName, J extends JobName<Q>>(
+    queue: Q,
+    name: J,
+    jobs: ReadonlyArray<{ payload: JobPayload<Q, J>; options?: EnqueueOptions }>,
+  ): Promise<void> {
+    await this.queue(queue).addBulk(
+      jobs.map((job) => ({ name, data: this.parse(queue, name, job.payload), opts: this.options(queue, name, job.options) })),
+    );
+  }
+
+  /** Job counts per state for every queue in the catalog (for /metrics and the admin API). */
+  async counts(): Promise<Record<QueueName, Record<string, number>>> {
+    const entries = await Promise.all(
+      QUEUE_NAMES.map(async (name) => {
+        const counts = await this.queue(name).getJobCounts('wait', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed');
+        return [name, counts] as const;
+      }),
+    );
+    return Object.fromEntries(entries) as Record<QueueName, Record<string, number>>;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
+    this.queues.clear();
+  }
+}

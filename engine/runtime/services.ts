@@ -1,0 +1,74 @@
+import type { Redis } from 'ioredis';
+import type { Config, Keys } from '../config';
+import { type Databases, openDatabases } from '../db/connect';
+import { migrateToLatest } from '../db/migrate';
+import { AppError } from '../errors';
+import { Releasers } from '../lifecycle/releasers';
+import type { Logger } from '../log/logger';
+import { createMetrics, type Metrics } from '../metrics/registry';
+import { Queues } from '../queues/producer';
+import { assertNoEviction, createRedis, describeEndpoint, type RedisEndpoint } from '../redis/connection';
+import { resolveRedisEndpoint } from './redis-endpoint';
+
+/** The shared resources of one engine process, opened in order and released in reverse. */
+export interface Services {
+  readonly config: Config;
+  readonly keys: Keys;
+  readonly log: Logger;
+  readonly databases: Databases;
+  readonly redisEndpoint: RedisEndpoint;
+  /** Fail-fast connection for producers and health checks. */
+  readonly redis: Redis;
+  readonly queues: Queues;
+  readonly metrics: Metrics;
+  readonly releasers: Releasers;
+}
+
+export interface OpenServicesOptions {
+  readonly config: Config;
+  readonly keys: Keys;
+  readonly log: Logger;
+  /** The PATH to look for redis-server on, for the embedded default. */
+  readonly searchPath: string;
+}
+
+async function connectRedis(endpoint: RedisEndpoint, log: Logger): Promise<Redis> {
+  const redis = createRedis(endpoint, 'producer', log, 'consentflow-producer');
+  try {
+    await redis.connect();
+    await assertNoEviction(redis, endpoint);
+    return redis;
+  } catch (err) {
+    redis.disconnect();
+    if (err instanceof AppError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    throw new AppError(
+      'UNAVAILABLE',
+      `Redis at ${describeEndpoint(endpoint)} is unreachable (${e.code ?? e.message}): start it (\`docker compose up -d redis\`, or your distribution's redis-server package) or set REDIS_URL`,
+      { cause: err },
+    );
+  }
+}
+
+/** Opens Redis and PostgreSQL, checks Redis's eviction policy and migrates. On failure, closes what it opened. */
+export async function openServices(options: OpenServicesOptions): Promise<Services> {
+  const { config, keys, log } = options;
+  const releasers = new Releasers();
+  try {
+    const redisEndpoint = await resolveRedisEndpoint(config, releasers, log, options.searchPath);
+    const redis = await connectRedis(redisEndpoint, log);
+    releasers.add('redis producer connection', async () => {
+      await redis.quit().catch(() => redis.disconnect());
+    });
+    const databases = await openDatabases(config, log);
+    releasers.add('databases', () => databases.close());
+    await migrateToLatest(databases.db, databases.vaultDb, log);
+    const queues = new Queues(redis, config.queuePrefix);
+    releasers.add('queues', () => queues.close());
+    const metrics = createMetrics(queues, log);
+    return { config, keys, log, databases, redisEndpoint, redis, queues, metrics, releasers };
+  } catch (err) {
+    await releasers.releaseAll(log, config.shutdownTimeoutMs);
+    throw err;
+  }
+}

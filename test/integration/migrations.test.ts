@@ -1,0 +1,37 @@
+import { sql } from 'kysely';
+import { openDatabases } from '../../engine/db/connect';
+import { migrateToLatest } from '../../engine/db/migrate';
+import { capturingLogger } from '../support/log-capture';
+import { testConfig } from '../support/config';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+
+describe('migrations on PostgreSQL', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  it('create schemas app and vault, apply each migration once, even when two processes race', async () => {
+    const config = testConfig({ DATABASE_URL: database.url });
+    const { log } = capturingLogger();
+    const [a, b] = await Promise.all([openDatabases(config, log), openDatabases(config, log)]);
+    try {
+      const [appliedA, appliedB] = await Promise.all([
+        migrateToLatest(a.db, a.vaultDb, log),
+        migrateToLatest(b.db, b.vaultDb, log),
+      ]);
+      // One of the two applied the migration, the other found it done.
+      expect([...appliedA, ...appliedB].sort()).toEqual(['app/0001_app_foundation']);
+      const schemas = await sql<{ nspname: string }>`select nspname from pg_namespace where nspname in ('app', 'vault') order by 1`.execute(a.db);
+      expect(schemas.rows.map((r) => r.nspname)).toEqual(['app', 'vault']);
+      const applied = await sql<{ name: string }>`select name from app.schema_migrations`.execute(a.db);
+      expect(applied.rows.map((r) => r.name)).toEqual(['0001_app_foundation']);
+      expect(await migrateToLatest(a.db, a.vaultDb, log)).toEqual([]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});

@@ -1,0 +1,15 @@
+/**
+ * Where the tests find their services: DATABASE_URL / REDIS_URL when set, else the local defaults
+ * (the same rule as scripts/check-services.js, which runs first and explains what is missing).
+ */
+export const TEST_DATABASE_ADMIN_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+export const TEST_REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+
+export function randomSuffix(): string {
+  return Math.random().toString(36).slice(2, 10);
+}
+
+/** A queue prefix no other test file uses, still hash-tagged like the default. */
+export function testQueuePrefix(): string {
+  return `{cft-${randomSuffix()}}`;
+}

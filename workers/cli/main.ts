@@ -1,0 +1,99 @@
+import { Command, CommanderError } from 'commander';
+import { ConfigError, loadConfig } from '../../engine/config';
+import { AppError } from '../../engine/errors';
+import { createLogger, flushLogger, type Logger } from '../../engine/log/logger';
+import { MigrationError } from '../../engine/db/migrate';
+import { RedisServerMissingError } from '../../engine/redis/embedded';
+import {
+  type CommandContext,
+  apiCommand,
+  keysCreateCommand,
+  keysListCommand,
+  migrateCommand,
+  startCommand,
+  workerCommand,
+} from './commands';
+
+import { packageVersion } from './package-version';
+
+/** Errors that are the user's to fix: one line, no stack trace. */
+function isExpected(err: unknown): err is Error {
+  return err instanceof ConfigError || err instanceof AppError || err instanceof MigrationError || err instanceof RedisServerMissingError;
+}
+
+function fail(err: unknown, log: Logger | undefined): number {
+  if (isExpected(err)) {
+    process.stderr.write(`consentflow: ${err.message}\n`);
+    return err instanceof ConfigError ? 78 : 1; // 78: EX_CONFIG (sysexits.h)
+  }
+  if (log) log.fatal({ err }, 'unexpected error');
+  else process.stderr.write(`consentflow: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+  return 1;
+}
+
+export async function main(argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
+  let log: Logger | undefined;
+  const context = (): CommandContext => {
+    const config = loadConfig(env);
+    log = createLogger({ level: config.logLevel });
+    return { config, log, env, print: (line) => process.stdout.write(`${line}\n`) };
+  };
+  let exitCode = 0;
+  const run = (action: () => Promise<number>) => async () => {
+    exitCode = await action();
+  };
+
+  const program = new Command('consentflow')
+    .description('Event-driven marketing automation where consent and privacy law are part of the engine.')
+    .version(packageVersion(), '-v, --version')
+    .exitOverride()
+    .showHelpAfterError('(run `consentflow --help` for usage)');
+
+  program
+    .command('start')
+    .description('run everything in one process: API, workers and scheduler (the embedded default)')
+    .action(run(() => startCommand(context())));
+  program
+    .command('api')
+    .description('run the HTTP API only (needs DATABASE_URL)')
+    .action(run(() => apiCommand(context())));
+  program
+    .command('worker')
+    .description('run queue workers only (needs DATABASE_URL)')
+    .option('--queues <names>', 'comma-separated queue names (default: every queue with a worker)')
+    .action(async (options: { queues?: string }) => {
+      exitCode = await workerCommand(context(), options.queues);
+    });
+  program
+    .command('migrate')
+    .description('apply pending database migrations and exit')
+    .action(run(() => migrateCommand(context())));
+
+  const keys = program.command('keys').description('manage admin API keys');
+  keys
+    .command('create')
+    .description('create an admin API key and print it once')
+    .requiredOption('--role <role>', 'marketer, operator, privacy_officer or admin')
+    .option('--name <name>', 'a label to tell keys apart')
+    .option('--json', 'print a JSON object with the key')
+    .action(async (options: { role: string; name?: string; json?: boolean }) => {
+      exitCode = await keysCreateCommand(context(), options);
+    });
+  keys
+    .command('list')
+    .description('list admin API keys (never the keys themselves)')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => {
+      exitCode = await keysListCommand(context(), options);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    return fail(err, log);
+  } finally {
+    if (log) flushLogger(log);
+  }
+}
