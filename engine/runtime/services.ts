@@ -34,9 +34,16 @@ export interface OpenServicesOptions {
 
 async function connectRedis(endpoint: RedisEndpoint, log: Logger): Promise<Redis> {
   const redis = createRedis(endpoint, 'producer', log, 'consentflow-producer');
+  // connect() rejects with a generic "Connection is closed"; the socket error event has the cause.
+  let cause: string | undefined;
+  const recordCause = (err: NodeJS.ErrnoException) => {
+    cause ??= err.code ?? err.message;
+  };
+  redis.on('error', recordCause);
   try {
     await redis.connect();
     await assertNoEviction(redis, endpoint);
+    redis.off('error', recordCause);
     return redis;
   } catch (err) {
     redis.disconnect();
@@ -44,7 +51,7 @@ async function connectRedis(endpoint: RedisEndpoint, log: Logger): Promise<Redis
     const e = err as NodeJS.ErrnoException;
     throw new AppError(
       'UNAVAILABLE',
-      `Redis at ${describeEndpoint(endpoint)} is unreachable (${e.code ?? e.message}): start it (\`docker compose up -d redis\`, or your distribution's redis-server package) or set REDIS_URL`,
+      `Redis at ${describeEndpoint(endpoint)} is unreachable (${cause ?? e.code ?? e.message}): start it (\`docker compose up -d redis\`, or your distribution's redis-server package) or set REDIS_URL`,
       { cause: err },
     );
   }

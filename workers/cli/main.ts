@@ -51,7 +51,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
 
   program
     .command('start')
-    .description('run everything in one process: API, workers and scheduler (the embedded default)')
+    .description('run everything in one process: the API and every queue worker (the embedded default)')
     .action(run(() => startCommand(context())));
   program
     .command('api')

@@ -1,0 +1,123 @@
+import { Queue, QueueEvents } from 'bullmq';
+import type { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { createRedis } from '../../engine/redis/connection';
+import { startWorker } from '../../engine/queues/worker';
+import type { IngestEventJob } from '../../schemas/jobs';
+import { capturingLogger } from '../support/log-capture';
+import { TEST_REDIS_URL, testQueuePrefix } from '../support/env';
+import { Queues } from '../../engine/queues/producer';
+import { waitFor } from '../support/wait';
+
+const payload = (n: number): IngestEventJob => ({
+  sourceId: '00000000-0000-4000-8000-000000000001',
+  receivedAt: new Date().toISOString(),
+  event: { type: 'track', event: `Event ${n}` },
+});
+
+describe('job catalog, producer and worker', () => {
+  const prefix = testQueuePrefix();
+  const { log } = capturingLogger('silent');
+  let producerConnection: Redis;
+  let workerConnection: Redis;
+  let queues: Queues;
+  const workers: Worker[] = [];
+
+  beforeAll(async () => {
+    producerConnection = createRedis({ url: TEST_REDIS_URL }, 'producer', log, 'test-producer');
+    await producerConnection.connect();
+    workerConnection = createRedis({ url: TEST_REDIS_URL }, 'worker', log, 'test-worker');
+    queues = new Queues(producerConnection, prefix);
+  });
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((w) => w.close()));
+    await queues.queue('events').obliterate({ force: true });
+  });
+  afterAll(async () => {
+    await queues.close();
+    await producerConnection.quit();
+    await workerConnection.quit().catch(() => undefined);
+  });
+
+  it('refuses to enqueue a payload that does not match the catalog schema', async () => {
+    await expect(queues.enqueue('events', 'ingest', { ...payload(1), sourceId: 'nope' })).rejects.toThrow(/sourceId/);
+    expect(await queues.queue('events').count()).toBe(0);
+  });
+
+  it('delivers parsed payloads to the handler and removes completed jobs (no payload outlives processing)', async () => {
+    const seen: string[] = [];
+    workers.push(
+      startWorker('events', { ingest: async (p) => void seen.push(String(p.event.event)) }, { connection: workerConnection, prefix, log }),
+    );
+    await queues.enqueueBulk('events', 'ingest', [1, 2, 3].map((n) => ({ payload: payload(n) })));
+    await waitFor(() => seen.length === 3, { what: 'three jobs handled' });
+    expect(seen.sort()).toEqual(['Event 1', 'Event 2', 'Event 3']);
+    await waitFor(async () => (await queues.counts()).events.completed === 0 && (await queues.queue('events').count()) === 0, {
+      what: 'queue empty',
+    });
+    const keys = await producerConnection.keys(`${prefix}:events:*`);
+    const jobKeys = keys.filter((k) => /:events:[0-9]+$/.test(k));
+    expect(jobKeys).toEqual([]);
+  });
+
+  it('deduplicates by deterministic job id', async () => {
+    await queues.enqueue('events', 'ingest', payload(1), { jobId: 'same-id' });
+    await queues.enqueue('events', 'ingest', payload(2), { jobId: 'same-id' });
+    expect(await queues.queue('events').count()).toBe(1);
+  });
+
+  it('fails a job whose payload no longer matches its schema at once, without retries', async () => {
+    // A raw BullMQ producer bypasses the typed one, as a stale or foreign producer would.
+    const raw = new Queue('events', { connection: producerConnection, prefix });
+    const eventsConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const events = new QueueEvents('events', { connection: eventsConnection, prefix });
+    await events.waitUntilReady();
+    let calls = 0;
+    workers.push(startWorker('events', { ingest: async () => void calls++ }, { connection: workerConnection, prefix, log }));
+    const job = await raw.add('ingest', { sourceId: 42 }, { attempts: 5 });
+    const failed = await new Promise<{ reason: string }>((resolve) =>
+      events.on('failed', ({ jobId, failedReason }) => jobId === job.id && resolve({ reason: failedReason })),
+    );
+    expect(failed.reason).toContain('payload of events/ingest does not match its schema: sourceId');
+    const stored = await raw.getJob(job.id as string);
+    expect(stored?.attemptsMade).toBe(1);
+    expect(calls).toBe(0);
+    await events.close();
+    await eventsConnection.quit();
+    await raw.close();
+  });
+
+  it('drains: closing a worker waits for the job in flight to finish', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let started = false;
+    let finished = false;
+    const worker = startWorker(
+      'events',
+      {
+        ingest: async () => {
+          started = true;
+          await gate;
+          finished = true;
+        },
+      },
+      { connection: workerConnection, prefix, log },
+    );
+    await queues.enqueue('events', 'ingest', payload(1));
+    await waitFor(() => started, { what: 'job started' });
+    const closing = worker.close();
+    let closed = false;
+    void closing.then(() => {
+      closed = true;
+    });
+    // The close must still be pending while the job runs.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closed).toBe(false);
+    release();
+    await closing;
+    expect(finished).toBe(true);
+    expect((await queues.counts()).events.completed + (await queues.queue('events').count())).toBe(0);
+  });
+});
