@@ -3,6 +3,9 @@ import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
 import { JOB_CATALOG, type JobName, type JobPayload, QUEUE_NAMES, type QueueName, jobDefinition } from './catalog';
 
+const COUNTED_STATES = ['wait', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
+export type QueueCounts = Record<(typeof COUNTED_STATES)[number], number>;
+
 export interface EnqueueOptions {
   /** A deterministic id makes a retried enqueue a no-op while the job exists (invariant 6). */
   readonly jobId?: string;
@@ -74,14 +77,15 @@ export class Queues {
   }
 
   /** Job counts per state for every queue in the catalog (for /metrics and the admin API). */
-  async counts(): Promise<Record<QueueName, Record<string, number>>> {
+  async counts(): Promise<Record<QueueName, QueueCounts>> {
     const entries = await Promise.all(
       QUEUE_NAMES.map(async (name) => {
-        const counts = await this.queue(name).getJobCounts('wait', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed');
+        const raw = await this.queue(name).getJobCounts(...COUNTED_STATES);
+        const counts = Object.fromEntries(COUNTED_STATES.map((state) => [state, raw[state] ?? 0])) as QueueCounts;
         return [name, counts] as const;
       }),
     );
-    return Object.fromEntries(entries) as Record<QueueName, Record<string, number>>;
+    return Object.fromEntries(entries) as Record<QueueName, QueueCounts>;
   }
 
   async close(): Promise<void> {
