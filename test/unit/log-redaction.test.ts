@@ -24,4 +24,10 @@ describe('log redaction', () => {
     expect(text()).not.toMatch(/203\.0\.113\.77|198\.51\.100\.23/);
     expect(text()).toContain('203.0.113.0');
   });
+
+  it('leaves the server\'s own loopback and unspecified addresses readable', () => {
+    const { log, text } = capturingLogger();
+    log.info('listening on http://127.0.0.1:8080 and 0.0.0.0:8080');
+    expect(text()).toContain('http://127.0.0.1:8080 and 0.0.0.0:8080');
+  });
 });
