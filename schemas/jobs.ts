@@ -1,17 +1,17 @@
 import { z } from 'zod';
+import { AcceptedEvent } from './segment';
 
 /**
  * Payloads of every job, as they cross Redis. They are parsed again when a worker takes a job
  * (engine/queues/worker.ts): Redis is a boundary like any other.
  */
 
-/** A tracking event accepted by the API, waiting for the events worker. */
-export const IngestEventJob = z.object({
-  /** The source whose write key authenticated the event (invariant 3: every datum knows its source). */
-  sourceId: z.uuid(),
-  /** When the API accepted it (ISO 8601). */
-  receivedAt: z.iso.datetime({ offset: true }),
-  /** The Segment-format event, already validated by the API. */
-  event: z.record(z.string(), z.unknown()),
+/**
+ * Tracking events accepted by the API, waiting for the events worker. The API gathers the events of
+ * many concurrent requests into one job (engine/ingest/enqueue-batcher.ts): one Redis round trip and
+ * one worker transaction for many events.
+ */
+export const IngestBatchJob = z.object({
+  events: z.array(AcceptedEvent).min(1).max(1_000),
 });
-export type IngestEventJob = z.infer<typeof IngestEventJob>;
+export type IngestBatchJob = z.infer<typeof IngestBatchJob>;

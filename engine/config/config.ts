@@ -20,7 +20,14 @@ export interface Config {
     readonly embedded: 'auto' | 'always' | 'off';
   };
   readonly smtpUrl: string | undefined;
-  readonly http: { readonly host: string; readonly port: number; readonly bodyLimit: number; readonly publicUrl: string };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    readonly bodyLimit: number;
+    readonly publicUrl: string;
+    /** Whom to believe about the client's address (X-Forwarded-For): fastify's trustProxy. */
+    readonly trustProxy: boolean | number | string;
+  };
   readonly rulesDir: string;
   readonly dataDir: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -49,6 +56,12 @@ function describeIssue(issue: z.core.$ZodIssue, env: Readonly<Record<string, str
   const raw = env[variable];
   const shown = raw === undefined || SECRET_VARIABLES.has(variable) ? '' : `=${JSON.stringify(raw)}`;
   return `${variable}${shown}: ${issue.message}`;
+}
+
+function parseTrustProxy(value: string): boolean | number | string {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  return /^\d+$/.test(value) ? Number(value) : value;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -99,6 +112,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       port: e.HTTP_PORT,
       bodyLimit: e.HTTP_BODY_LIMIT,
       publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.HTTP_PORT}`).replace(/\/+$/, ''),
+      trustProxy: parseTrustProxy(e.HTTP_TRUST_PROXY),
     },
     rulesDir: path.resolve(cwd, e.RULES_DIR),
     dataDir,

@@ -34,6 +34,13 @@ export const EnvSchema = z.object({
   SMTP_URL: z.preprocess(emptyAsUnset, smtpUrl),
   HTTP_HOST: z.preprocess(emptyAsUnset, z.string().min(1).default('127.0.0.1')),
   HTTP_PORT: z.preprocess(emptyAsUnset, port.default(8080)),
+  HTTP_TRUST_PROXY: z.preprocess(
+    emptyAsUnset,
+    z
+      .string()
+      .regex(/^(true|false|\d{1,2}|[0-9a-fA-F:.\/, ]+)$/, 'expected true, false, a number of proxy hops, or a comma-separated list of proxy addresses/CIDRs')
+      .default('false'),
+  ),
   HTTP_BODY_LIMIT: z.preprocess(emptyAsUnset, positiveInt('a positive number of bytes').default(512 * 1024)),
   PUBLIC_URL: z.preprocess(emptyAsUnset, z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional()),
   RULES_DIR: z.preprocess(emptyAsUnset, z.string().default('./rules')),

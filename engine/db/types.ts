@@ -16,12 +16,85 @@ export interface ApiKeysTable {
   revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
-export interface Database {
-  'app.api_keys': ApiKeysTable;
+export interface SourcesTable {
+  id: Generated<string>;
+  name: string;
+  write_key_hash: Buffer;
+  write_key_prefix: string;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
-/** Table types of schema `vault` (filled by the ingestion issue). */
-export interface VaultDatabase {}
+/** A trait value with its provenance (invariant 3). */
+export interface TraitValue {
+  v: unknown;
+  /** Source id. */
+  src: string;
+  /** When it was acquired (ISO 8601). */
+  at: string;
+}
+
+export interface ProfilesTable {
+  id: string;
+  source_id: string;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+  last_seen_at: Date;
+  traits: ColumnType<Record<string, TraitValue>, string | undefined, string>;
+}
+
+export interface EventReceiptsTable {
+  source_id: string;
+  message_id: string;
+  received_at: Date;
+}
+
+export type EventType = 'track' | 'identify' | 'page' | 'screen' | 'group' | 'alias';
+
+export interface EventsTable {
+  id: Generated<string>;
+  profile_id: string | null;
+  source_id: string;
+  message_id: string;
+  type: EventType;
+  name: string | null;
+  occurred_at: Date;
+  received_at: Date;
+  properties: ColumnType<Record<string, unknown>, string, string>;
+  context: ColumnType<Record<string, unknown>, string, string>;
+}
+
+export interface Database {
+  'app.api_keys': ApiKeysTable;
+  'app.sources': SourcesTable;
+  'app.profiles': ProfilesTable;
+  'app.event_receipts': EventReceiptsTable;
+  'app.events': EventsTable;
+}
+
+export type IdentityKind = 'email' | 'user' | 'anonymous' | 'phone';
+
+/** Table types of schema `vault`: keys, blind indexes and ciphertext only. */
+export interface VaultDatabase {
+  'vault.subject_keys': { profile_id: string; wrapped_key: Buffer; created_at: ColumnType<Date, Date | undefined, never> };
+  'vault.identities': {
+    kind: IdentityKind;
+    hash: Buffer;
+    profile_id: string;
+    source_id: string;
+    created_at: ColumnType<Date, Date | undefined, never>;
+  };
+  'vault.subject_fields': { profile_id: string; field: string; ciphertext: Buffer; source_id: string; acquired_at: Date };
+  'vault.profile_merges': {
+    loser_id: string;
+    winner_id: string;
+    merged_at: ColumnType<Date, Date | undefined, never>;
+    applied_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  };
+}
+
+export type VaultDb = Kysely<VaultDatabase>;
+export type VaultDbOrTrx = Kysely<VaultDatabase> | Transaction<VaultDatabase>;
 
 export type Db = Kysely<Database>;
 /** What repositories take: the pool or a caller's transaction. */

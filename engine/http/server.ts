@@ -1,9 +1,13 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { EnqueueBatcher } from '../ingest/enqueue-batcher';
+import { SourceCache } from '../ingest/source-cache';
 import { adminRoutes } from './admin/routes';
 import type { HttpDeps } from './deps';
 import { installErrorHandling } from './errors';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
+import { pixelRoutes } from './routes/pixel';
+import { type TrackingDeps, trackingRoutes } from './routes/tracking';
 
 /**
  * The HTTP application. Request logs carry the method, the path without its query string (queries
@@ -15,7 +19,8 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     bodyLimit: deps.config.http.bodyLimit,
     // Fastify's own per-request lines would log the URL with its query; the onResponse hook below does it safely.
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: false,
+    // fastify accepts a hop count too (proxy-addr semantics); its type does not list it.
+    trustProxy: deps.config.http.trustProxy as boolean | string,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
@@ -28,8 +33,15 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       );
     }
   });
+  const tracking: TrackingDeps = { ...deps, sources: new SourceCache(deps.databases.db), batcher: new EnqueueBatcher(deps.queues) };
+  // Events accepted but still waiting for their flush must reach Redis before the server closes.
+  app.addHook('onClose', async () => {
+    await tracking.batcher.drain().catch(() => undefined);
+  });
   healthRoutes(app, deps);
   metricsRoutes(app, deps);
+  await app.register((scope) => trackingRoutes(scope, tracking), { prefix: '/v1' });
+  await app.register((scope) => pixelRoutes(scope, tracking));
   await app.register((scope) => adminRoutes(scope, deps), { prefix: '/admin/v1' });
   return app;
 }

@@ -8,6 +8,12 @@ const DEPTH_STATES = ['wait', 'active', 'delayed', 'prioritized', 'waiting-child
 export interface Metrics {
   readonly registry: Registry;
   readonly httpErrors: Counter<'code'>;
+  /** Events offered to the tracking API, by endpoint and outcome (accepted, rejected, unavailable). */
+  readonly ingestEvents: Counter<'endpoint' | 'outcome'>;
+  /** Pixel requests that stored nothing, by reason (the pixel itself always answers the GIF). */
+  readonly pixelRejected: Counter<'reason'>;
+  /** Events the events worker processed, by outcome (stored, duplicate). */
+  readonly eventsProcessed: Counter<'outcome'>;
 }
 
 /**
@@ -22,6 +28,25 @@ export function createMetrics(queues: Queues | undefined, log: Logger): Metrics 
     name: 'consentflow_http_errors_total',
     help: 'HTTP error responses by error code',
     labelNames: ['code'] as const,
+    registers: [registry],
+  });
+
+  const ingestEvents = new Counter({
+    name: 'consentflow_ingest_events_total',
+    help: 'Events offered to the tracking API, by endpoint and outcome',
+    labelNames: ['endpoint', 'outcome'] as const,
+    registers: [registry],
+  });
+  const pixelRejected = new Counter({
+    name: 'consentflow_pixel_rejected_total',
+    help: 'Pixel requests that stored nothing, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const eventsProcessed = new Counter({
+    name: 'consentflow_events_processed_total',
+    help: 'Events handled by the events worker, by outcome',
+    labelNames: ['outcome'] as const,
     registers: [registry],
   });
 
@@ -63,5 +88,5 @@ export function createMetrics(queues: Queues | undefined, log: Logger): Metrics 
       },
     });
   }
-  return { registry, httpErrors };
+  return { registry, httpErrors, ingestEvents, pixelRejected, eventsProcessed };
 }

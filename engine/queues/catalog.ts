@@ -1,6 +1,6 @@
 import type { KeepJobs } from 'bullmq';
 import type { z } from 'zod';
-import { IngestEventJob } from '../../schemas/jobs';
+import { IngestBatchJob } from '../../schemas/jobs';
 
 export interface JobDefinition<Payload extends z.ZodType = z.ZodType> {
   readonly payload: Payload;
@@ -34,11 +34,11 @@ export const JOB_CATALOG = {
   events: {
     description: 'tracking events accepted by the API, waiting for the events worker',
     jobs: {
-      ingest: { payload: IngestEventJob, attempts: 8, backoff: { type: 'exponential', delay: 500 }, timeoutMs: 30_000 },
+      ingest: { payload: IngestBatchJob, attempts: 10, backoff: { type: 'exponential', delay: 500 }, timeoutMs: 60_000 },
     },
     removeOnComplete: true,
     removeOnFail: { age: 7 * DAY_SECONDS, count: 10_000 },
-    concurrency: 4,
+    concurrency: 2,
   },
 } as const satisfies Record<string, QueueDefinition>;
 

@@ -28,10 +28,10 @@ describe('HTTP base', () => {
   });
 
   it('serves valid Prometheus text with queue depth gauges read at scrape time', async () => {
+    const now = new Date().toISOString();
+    const event = { type: 'track', event: 'Test', anonymousId: 'a1' };
     await env.services.queues.enqueue('events', 'ingest', {
-      sourceId: '00000000-0000-4000-8000-000000000001',
-      receivedAt: new Date().toISOString(),
-      event: { type: 'track', event: 'Test' },
+      events: [{ sourceId: '00000000-0000-4000-8000-000000000001', messageId: 'm1', receivedAt: now, occurredAt: now, signals: { gpc: false, dnt: false }, event }],
     });
     const res = await fetch(`${base}/metrics`);
     expect(res.status).toBe(200);

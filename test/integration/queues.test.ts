@@ -3,16 +3,23 @@ import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createRedis } from '../../engine/redis/connection';
 import { startWorker } from '../../engine/queues/worker';
-import type { IngestEventJob } from '../../schemas/jobs';
+import type { IngestBatchJob } from '../../schemas/jobs';
 import { capturingLogger } from '../support/log-capture';
 import { TEST_REDIS_URL, testQueuePrefix } from '../support/env';
 import { Queues } from '../../engine/queues/producer';
 import { waitFor } from '../support/wait';
 
-const payload = (n: number): IngestEventJob => ({
-  sourceId: '00000000-0000-4000-8000-000000000001',
-  receivedAt: new Date().toISOString(),
-  event: { type: 'track', event: `Event ${n}` },
+const payload = (n: number): IngestBatchJob => ({
+  events: [
+    {
+      sourceId: '00000000-0000-4000-8000-000000000001',
+      messageId: `m-${n}`,
+      receivedAt: new Date().toISOString(),
+      occurredAt: new Date().toISOString(),
+      signals: { gpc: false, dnt: false },
+      event: { type: 'track', event: `Event ${n}` },
+    },
+  ],
 });
 
 describe('job catalog, producer and worker', () => {
@@ -40,14 +47,16 @@ describe('job catalog, producer and worker', () => {
   });
 
   it('refuses to enqueue a payload that does not match the catalog schema', async () => {
-    await expect(queues.enqueue('events', 'ingest', { ...payload(1), sourceId: 'nope' })).rejects.toThrow(/sourceId/);
+    await expect(
+      queues.enqueue('events', 'ingest', { events: [{ ...(payload(1).events[0] as IngestBatchJob['events'][number]), sourceId: 'nope' }] }),
+    ).rejects.toThrow(/sourceId/);
     expect(await queues.queue('events').count()).toBe(0);
   });
 
   it('delivers parsed payloads to the handler and removes completed jobs (no payload outlives processing)', async () => {
     const seen: string[] = [];
     workers.push(
-      startWorker('events', { ingest: async (p) => void seen.push(String(p.event.event)) }, { connection: workerConnection, prefix, log }),
+      startWorker('events', { ingest: async (p) => void seen.push(String(p.events[0]?.event.event)) }, { connection: workerConnection, prefix, log }),
     );
     await queues.enqueueBulk('events', 'ingest', [1, 2, 3].map((n) => ({ payload: payload(n) })));
     await waitFor(() => seen.length === 3, { what: 'three jobs handled' });
@@ -74,11 +83,11 @@ describe('job catalog, producer and worker', () => {
     await events.waitUntilReady();
     let calls = 0;
     workers.push(startWorker('events', { ingest: async () => void calls++ }, { connection: workerConnection, prefix, log }));
-    const job = await raw.add('ingest', { sourceId: 42 }, { attempts: 5 });
+    const job = await raw.add('ingest', { events: [{ sourceId: 42 }] }, { attempts: 5 });
     const failed = await new Promise<{ reason: string }>((resolve) =>
       events.on('failed', ({ jobId, failedReason }) => jobId === job.id && resolve({ reason: failedReason })),
     );
-    expect(failed.reason).toContain('payload of events/ingest does not match its schema: sourceId');
+    expect(failed.reason).toContain('payload of events/ingest does not match its schema: events.0.sourceId');
     const stored = await raw.getJob(job.id as string);
     expect(stored?.attemptsMade).toBe(1);
     expect(calls).toBe(0);

@@ -13,6 +13,7 @@ import {
   startCommand,
   workerCommand,
 } from './commands';
+import { sourcesAddCommand, sourcesListCommand, subjectShowCommand } from './ingestion-commands';
 
 import { packageVersion } from './package-version';
 
@@ -85,6 +86,35 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
       exitCode = await keysListCommand(context(), options);
+    });
+
+  const sources = program.command('sources').description('manage tracking sources (websites, apps, servers) and their write keys');
+  sources
+    .command('add')
+    .description('create a source and print its write key once')
+    .argument('<name>', 'a name for the source, e.g. "www.example.com"')
+    .option('--json', 'print a JSON object with the write key')
+    .action(async (name: string, options: { json?: boolean }) => {
+      exitCode = await sourcesAddCommand(context(), name, options);
+    });
+  sources
+    .command('list')
+    .description('list sources (never their write keys)')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => {
+      exitCode = await sourcesListCommand(context(), options);
+    });
+
+  const subject = program.command('subject').description("a person's data (privacy officer)");
+  subject
+    .command('show')
+    .description('show what is stored about one person, decrypted (GDPR Art. 15)')
+    .option('--email <email>', 'the person\'s email address')
+    .option('--user-id <id>', 'the userId a site sent')
+    .option('--anonymous-id <id>', 'an anonymousId (cookie or device id)')
+    .option('--json', 'print JSON')
+    .action(async (options: { email?: string; userId?: string; anonymousId?: string; json?: boolean }) => {
+      exitCode = await subjectShowCommand(context(), options);
     });
 
   try {

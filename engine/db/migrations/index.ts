@@ -1,5 +1,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as app0001 from './app/0001_app_foundation';
+import * as app0002 from './app/0002_ingestion';
+import * as vault0001 from './vault/0001_vault';
 
 /**
  * Migrations are listed here rather than read from a folder, so the same set runs from the compiled
@@ -7,10 +9,12 @@ import * as app0001 from './app/0001_app_foundation';
  */
 const appMigrations: Record<string, Migration> = {
   '0001_app_foundation': app0001,
+  '0002_ingestion': app0002,
 };
 
-// The vault's schema is created by `ensureSchema`; its tables arrive with the vault itself.
-const vaultMigrations: Record<string, Migration> = {};
+const vaultMigrations: Record<string, Migration> = {
+  '0001_vault': vault0001,
+};
 
 export const appMigrationProvider: MigrationProvider = { getMigrations: async () => appMigrations };
 export const vaultMigrationProvider: MigrationProvider = { getMigrations: async () => vaultMigrations };

@@ -1,0 +1,88 @@
+import { sql } from 'kysely';
+import type { DbOrTrx, EventType, TraitValue } from '../db/types';
+
+export interface ProfileUpsert {
+  readonly id: string;
+  readonly sourceId: string;
+  readonly lastSeenAt: Date;
+  readonly traits: Record<string, TraitValue>;
+}
+
+/** Creates or touches profiles; newer traits replace older ones key by key. */
+export async function upsertProfiles(db: DbOrTrx, profiles: readonly ProfileUpsert[]): Promise<void> {
+  if (profiles.length === 0) return;
+  await db
+    .insertInto('app.profiles')
+    .values(profiles.map((p) => ({ id: p.id, source_id: p.sourceId, last_seen_at: p.lastSeenAt, traits: JSON.stringify(p.traits) })))
+    .onConflict((oc) =>
+      oc.column('id').doUpdateSet({
+        last_seen_at: sql`greatest(app.profiles.last_seen_at, excluded.last_seen_at)`,
+        traits: sql`app.profiles.traits || excluded.traits`,
+        updated_at: sql`now()`,
+      }),
+    )
+    .execute();
+}
+
+/**
+ * Applies merges to the pseudonymous side: the loser's events move to the winner, its traits fill
+ * the winner's gaps, and the loser's row goes. Idempotent, so a merge can be applied again after a
+ * crash between the vault's commit and this one.
+ */
+export async function applyProfileMerges(db: DbOrTrx, merges: ReadonlyArray<{ loser: string; winner: string }>): Promise<void> {
+  for (const { loser, winner } of merges) {
+    await db.updateTable('app.events').set({ profile_id: winner }).where('profile_id', '=', loser).execute();
+    await sql`update app.profiles w
+      set traits = l.traits || w.traits, last_seen_at = greatest(w.last_seen_at, l.last_seen_at),
+          created_at = least(w.created_at, l.created_at), updated_at = now()
+      from app.profiles l where w.id = ${winner} and l.id = ${loser}`.execute(db);
+    await db.deleteFrom('app.profiles').where('id', '=', loser).execute();
+  }
+}
+
+export interface EventRow {
+  readonly profileId: string | null;
+  readonly sourceId: string;
+  readonly messageId: string;
+  readonly type: EventType;
+  readonly name: string | null;
+  readonly occurredAt: Date;
+  readonly receivedAt: Date;
+  readonly properties: Record<string, unknown>;
+  readonly context: Record<string, unknown>;
+}
+
+export async function insertEvents(db: DbOrTrx, rows: readonly EventRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await db
+    .insertInto('app.events')
+    .values(
+      rows.map((r) => ({
+        profile_id: r.profileId,
+        source_id: r.sourceId,
+        message_id: r.messageId,
+        type: r.type,
+        name: r.name,
+        occurred_at: r.occurredAt,
+        received_at: r.receivedAt,
+        properties: JSON.stringify(r.properties),
+        context: JSON.stringify(r.context),
+      })),
+    )
+    .execute();
+}
+
+/** Records (source, messageId) pairs; returns the ones seen for the first time (invariant 6). */
+export async function claimReceipts(
+  db: DbOrTrx,
+  receipts: ReadonlyArray<{ sourceId: string; messageId: string; receivedAt: Date }>,
+): Promise<Set<string>> {
+  if (receipts.length === 0) return new Set();
+  const rows = await db
+    .insertInto('app.event_receipts')
+    .values(receipts.map((r) => ({ source_id: r.sourceId, message_id: r.messageId, received_at: r.receivedAt })))
+    .onConflict((oc) => oc.columns(['source_id', 'message_id']).doNothing())
+    .returning(['source_id', 'message_id'])
+    .execute();
+  return new Set(rows.map((r) => `${r.source_id}\u0000${r.message_id}`));
+}

@@ -1,0 +1,181 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { AcceptedEvent, EventType } from '../../schemas/segment';
+import type { Keys } from '../config';
+import type { Databases } from '../db/connect';
+import type { Database, TraitValue, VaultDatabase, VaultDbOrTrx } from '../db/types';
+import { eventIdentityKeys } from '../identity/keys';
+import { type Resolution, ResolutionConflict, resolveProfiles } from '../identity/resolve';
+import type { PropertiesPolicy } from '../privacy/properties-policy';
+import { scrubText } from '../privacy/scrub-text';
+import { type FieldWrite, writeFields } from '../vault/fields';
+import { applyProfileMerges, claimReceipts, type EventRow, insertEvents, type ProfileUpsert, upsertProfiles } from './app-writes';
+import { minimizeContext } from './minimize-context';
+import type { EventPartitions } from './partitions';
+
+export interface BatchDeps {
+  readonly databases: Databases;
+  readonly keys: Keys;
+  readonly policy: PropertiesPolicy;
+  readonly partitions: EventPartitions;
+}
+
+export interface BatchOutcome {
+  readonly stored: number;
+  readonly duplicates: number;
+}
+
+const MAX_CONFLICT_RETRIES = 5;
+
+const record = (value: unknown): Record<string, unknown> | undefined =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+
+/** The traits an event carries: an identify's own, else those analytics.js copies into context. */
+function traitsOf(event: Record<string, unknown>): Record<string, unknown> | undefined {
+  return record(event.traits) ?? record(record(event.context)?.traits);
+}
+
+function eventName(type: EventType, event: Record<string, unknown>): string | null {
+  const raw = type === 'track' ? event.event : type === 'page' || type === 'screen' ? event.name : undefined;
+  return typeof raw === 'string' ? scrubText(raw).slice(0, 200) : null;
+}
+
+function eventProperties(policy: PropertiesPolicy, type: EventType, name: string | null, event: Record<string, unknown>): Record<string, unknown> {
+  if (type === 'identify' || type === 'alias') return {}; // traits go to the profile and the vault
+  if (type === 'group') return { groupId: scrubText(String(event.groupId)).slice(0, 200) };
+  return policy.minimizeProperties(type, name ?? undefined, record(event.properties));
+}
+
+/** Keeps the first of each (source, messageId) in the batch; later copies are duplicates. */
+function firstOccurrences(events: readonly AcceptedEvent[]): AcceptedEvent[] {
+  const seen = new Set<string>();
+  return events.filter((e) => {
+    const id = `${e.sourceId}\u0000${e.messageId}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
+/**
+ * What the events worker does with one job: deduplicate, resolve identities, split PII into the
+ * vault, minimize the rest and store it; set-based SQL, one transaction per batch (two when the vault
+ * has its own database: the vault commits first, and everything it does is idempotent on retry).
+ */
+export async function processEventBatch(deps: BatchDeps, events: readonly AcceptedEvent[]): Promise<BatchOutcome> {
+  await deps.partitions.ensure(events.map((e) => new Date(e.occurredAt)));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await processOnce(deps, events);
+    } catch (err) {
+      if (!(err instanceof ResolutionConflict) || attempt >= MAX_CONFLICT_RETRIES) throw err;
+    }
+  }
+}
+
+async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): Promise<BatchOutcome> {
+  const { db, vaultDb } = deps.databases;
+  const sharedDatabase = (vaultDb as unknown) === (db as unknown);
+  let pendingMergesToMark: string[] = [];
+  const outcome = await db.transaction().execute(async (app): Promise<BatchOutcome> => {
+    const unique = firstOccurrences(events);
+    const fresh = await claimReceipts(
+      app,
+      unique.map((e) => ({ sourceId: e.sourceId, messageId: e.messageId, receivedAt: new Date(e.receivedAt) })),
+    );
+    const todo = unique.filter((e) => fresh.has(`${e.sourceId}\u0000${e.messageId}`));
+    if (todo.length === 0) return { stored: 0, duplicates: events.length };
+
+    const vaultWork = async (vault: VaultDbOrTrx) => {
+      const resolution = await resolveProfiles(
+        vault,
+        deps.keys.master,
+        todo.map((e) => ({ ...eventIdentityKeys(deps.keys.pseudonym, e.event), sourceId: e.sourceId })),
+      );
+      await writeFields(vault, piiWrites(deps.policy, todo, resolution));
+      const pending = await vault
+        .selectFrom('vault.profile_merges')
+        .select(['loser_id', 'winner_id'])
+        .where('applied_at', 'is', null)
+        .orderBy('merged_at')
+        .limit(500)
+        .execute();
+      return { resolution, pending };
+    };
+    const { resolution, pending } = sharedDatabase
+      ? await vaultWork(app as unknown as Transaction<VaultDatabase>)
+      : await (vaultDb as Kysely<VaultDatabase>).transaction().execute(vaultWork);
+
+    await upsertProfiles(app, profileUpserts(deps.policy, todo, resolution));
+    await applyProfileMerges(app, pending.map((m) => ({ loser: m.loser_id, winner: m.winner_id })));
+    await insertEvents(app, eventRows(deps.policy, todo, resolution));
+    const mergeIds = pending.map((m) => m.loser_id);
+    if (sharedDatabase) await markMergesApplied(app as unknown as Transaction<VaultDatabase>, mergeIds);
+    else pendingMergesToMark = mergeIds;
+    return { stored: todo.length, duplicates: events.length - todo.length };
+  });
+  // With a separate vault database, merges are marked applied only once the app side committed.
+  if (pendingMergesToMark.length > 0) await markMergesApplied(vaultDb, pendingMergesToMark);
+  return outcome;
+}
+
+async function markMergesApplied(vault: VaultDbOrTrx, loserIds: readonly string[]): Promise<void> {
+  if (loserIds.length === 0) return;
+  await vault.updateTable('vault.profile_merges').set({ applied_at: new Date() }).where('loser_id', 'in', loserIds).execute();
+}
+
+function piiWrites(policy: PropertiesPolicy, events: readonly AcceptedEvent[], resolution: Resolution): FieldWrite[] {
+  // The latest value of each field per profile wins; one write per (profile, field).
+  const writes = new Map<string, FieldWrite>();
+  events.forEach((e, i) => {
+    const profileId = resolution.profileIds[i];
+    const key = profileId ? resolution.subjectKeys.get(profileId) : undefined;
+    if (!key) return;
+    const { pii } = policy.splitTraits(traitsOf(e.event));
+    const acquiredAt = new Date(e.occurredAt);
+    for (const [field, value] of Object.entries(pii)) {
+      const id = `${profileId}\u0000${field}`;
+      const previous = writes.get(id);
+      if (!previous || previous.acquiredAt <= acquiredAt) writes.set(id, { key, field, value, sourceId: e.sourceId, acquiredAt });
+    }
+  });
+  return [...writes.values()];
+}
+
+function profileUpserts(policy: PropertiesPolicy, events: readonly AcceptedEvent[], resolution: Resolution): ProfileUpsert[] {
+  const profiles = new Map<string, { sourceId: string; lastSeenAt: Date; traits: Record<string, TraitValue> }>();
+  events.forEach((e, i) => {
+    const profileId = resolution.profileIds[i];
+    if (!profileId) return;
+    const at = new Date(e.occurredAt);
+    const entry = profiles.get(profileId) ?? { sourceId: e.sourceId, lastSeenAt: at, traits: {} };
+    if (at > entry.lastSeenAt) entry.lastSeenAt = at;
+    if (e.event.type === 'identify') {
+      for (const [name, value] of Object.entries(policy.splitTraits(traitsOf(e.event)).traits)) {
+        const previous = entry.traits[name];
+        if (!previous || previous.at <= e.occurredAt) entry.traits[name] = { v: value, src: e.sourceId, at: e.occurredAt };
+      }
+    }
+    profiles.set(profileId, entry);
+  });
+  return [...profiles].map(([id, p]) => ({ id, ...p }));
+}
+
+function eventRows(policy: PropertiesPolicy, events: readonly AcceptedEvent[], resolution: Resolution): EventRow[] {
+  return events.map((e, i) => {
+    const type = e.event.type as EventType;
+    const name = eventName(type, e.event);
+    return {
+      profileId: resolution.profileIds[i] ?? null,
+      sourceId: e.sourceId,
+      messageId: e.messageId,
+      type,
+      name,
+      occurredAt: new Date(e.occurredAt),
+      receivedAt: new Date(e.receivedAt),
+      properties: eventProperties(policy, type, name, e.event),
+      context: minimizeContext(e),
+    };
+  });
+}
+
+export type { Database };

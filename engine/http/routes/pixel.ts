@@ -1,0 +1,105 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { EVENT_TYPES, type AcceptedEvent, type EventType } from '../../../schemas/segment';
+import { checkEvent } from '../../ingest/validate';
+import { requestFacts } from './tracking-context';
+import type { TrackingDeps } from './tracking';
+
+/** The 43-byte transparent 1×1 GIF89a every pixel request gets. */
+export const TRANSPARENT_GIF = Buffer.from('R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==', 'base64');
+
+function sendGif(reply: FastifyReply): FastifyReply {
+  return reply
+    .code(200)
+    .header('content-type', 'image/gif')
+    .header('cache-control', 'no-cache, no-store, must-revalidate, private')
+    .header('pragma', 'no-cache')
+    .header('expires', '0')
+    .send(TRANSPARENT_GIF);
+}
+
+type Outcome = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+/** Query parameters of the hand-written form, `/t.gif?wk=KEY&t=page&aid=…` (see the README). */
+function simpleFormEvent(query: Record<string, string | undefined>): { writeKey?: string; type: string; event: Record<string, unknown> } {
+  const properties: Record<string, string> = {};
+  for (const [key, value] of Object.entries(query)) {
+    if (key.startsWith('p.') && value !== undefined) properties[key.slice(2)] = value;
+  }
+  if (query.url !== undefined) properties.url = query.url;
+  if (query.ref !== undefined) properties.referrer = query.ref;
+  if (query.title !== undefined) properties.title = query.title;
+  const event: Record<string, unknown> = { properties };
+  if (query.aid !== undefined) event.anonymousId = query.aid;
+  if (query.uid !== undefined) event.userId = query.uid;
+  if (query.e !== undefined) event.event = query.e;
+  if (query.mid !== undefined) event.messageId = query.mid;
+  if (query.ts !== undefined) event.timestamp = query.ts;
+  return { writeKey: query.wk, type: query.t ?? 'page', event };
+}
+
+function decodeData(data: string | undefined): Record<string, unknown> | undefined {
+  if (!data) return undefined;
+  try {
+    // Segment's pixel format: base64 (either alphabet) of the JSON event, writeKey inside.
+    const parsed: unknown = JSON.parse(Buffer.from(data, data.includes('-') || data.includes('_') ? 'base64url' : 'base64').toString('utf8'));
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function accept(deps: TrackingDeps, request: FastifyRequest, type: string, writeKey: unknown, event: Record<string, unknown> | undefined): Promise<Outcome> {
+  if (!event) return { ok: false, reason: 'malformed_data' };
+  if (!(EVENT_TYPES as readonly string[]).includes(type)) return { ok: false, reason: 'unknown_type' };
+  if (typeof writeKey !== 'string' || writeKey.length === 0) return { ok: false, reason: 'missing_write_key' };
+  let sourceId: string | undefined;
+  try {
+    sourceId = await deps.sources.sourceIdFor(writeKey);
+  } catch {
+    return { ok: false, reason: 'unavailable' };
+  }
+  if (!sourceId) return { ok: false, reason: 'unknown_write_key' };
+  const receivedAt = new Date();
+  const checked = checkEvent(event, type as EventType, receivedAt, undefined);
+  if (!checked.ok) return { ok: false, reason: checked.code === 'PAYLOAD_TOO_LARGE' ? 'too_large' : 'invalid_event' };
+  const accepted: AcceptedEvent = {
+    sourceId,
+    messageId: checked.messageId,
+    receivedAt: receivedAt.toISOString(),
+    occurredAt: checked.occurredAt.toISOString(),
+    ...requestFacts(request),
+    event: checked.event,
+  };
+  try {
+    await deps.batcher.submit([accepted]);
+  } catch {
+    return { ok: false, reason: 'unavailable' };
+  }
+  return { ok: true };
+}
+
+/**
+ * Tracking pixels. An image request cannot show an error, so every answer is the GIF; what was
+ * rejected and why is counted in `consentflow_pixel_rejected_total{reason}`.
+ */
+export async function pixelRoutes(app: FastifyInstance, deps: TrackingDeps): Promise<void> {
+  const respond = async (request: FastifyRequest, reply: FastifyReply, outcome: Promise<Outcome>) => {
+    const result = await outcome;
+    if (result.ok) deps.metrics.ingestEvents.inc({ endpoint: 'pixel', outcome: 'accepted' });
+    else deps.metrics.pixelRejected.inc({ reason: result.reason });
+    return sendGif(reply);
+  };
+
+  app.get<{ Params: { type: string }; Querystring: { data?: string } }>('/v1/pixel/:type', (request, reply) => {
+    const event = decodeData(typeof request.query.data === 'string' ? request.query.data : undefined);
+    return respond(request, reply, accept(deps, request, request.params.type, event?.writeKey, event));
+  });
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/t.gif', (request, reply) => {
+    const query = Object.fromEntries(
+      Object.entries(request.query ?? {}).map(([k, v]) => [k, Array.isArray(v) ? String(v[0]) : v]),
+    ) as Record<string, string | undefined>;
+    const { writeKey, type, event } = simpleFormEvent(query);
+    return respond(request, reply, accept(deps, request, type, writeKey, event));
+  });
+}

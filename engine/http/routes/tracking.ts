@@ -1,0 +1,146 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BatchBody, EVENT_TYPES, type AcceptedEvent, type EventType } from '../../../schemas/segment';
+import { AppError, isUnavailableError } from '../../errors';
+import type { EnqueueBatcher } from '../../ingest/enqueue-batcher';
+import type { SourceCache } from '../../ingest/source-cache';
+import { MAX_BATCH_BYTES, checkEvent } from '../../ingest/validate';
+import type { HttpDeps } from '../deps';
+import { describeZodError, sendError } from '../errors';
+import { requestFacts, writeKeyOf } from './tracking-context';
+
+export interface TrackingDeps extends HttpDeps {
+  readonly sources: SourceCache;
+  readonly batcher: EnqueueBatcher;
+}
+
+interface Rejected {
+  index: number;
+  code: string;
+  message: string;
+}
+
+/** Resolves the source or answers 401; a PostgreSQL outage is a 503, never a false 401. */
+async function authenticate(deps: TrackingDeps, request: FastifyRequest, reply: FastifyReply, bodyKey: unknown): Promise<string | undefined> {
+  const writeKey = writeKeyOf(request, bodyKey);
+  if (!writeKey) {
+    sendError(reply, 'UNAUTHORIZED', 'send the source write key as the HTTP Basic user name (empty password) or as writeKey in the body', deps.metrics);
+    return undefined;
+  }
+  const sourceId = await deps.sources.sourceIdFor(writeKey);
+  if (!sourceId) {
+    sendError(reply, 'UNAUTHORIZED', 'unknown write key (create a source with `consentflow sources add NAME`)', deps.metrics);
+    return undefined;
+  }
+  return sourceId;
+}
+
+/** Enqueues accepted events; answers 503 if Redis did not acknowledge them (never a false 2xx). */
+export async function enqueueAccepted(deps: TrackingDeps, events: AcceptedEvent[]): Promise<void> {
+  try {
+    await deps.batcher.submit(events);
+  } catch (err) {
+    // Any failure to enqueue means the events were not accepted: the client must retry.
+    throw new AppError('UNAVAILABLE', 'the event queue is unavailable; nothing was accepted, retry later', { cause: err });
+  }
+}
+
+function objectBody(body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new AppError('VALIDATION_FAILED', '(body): expected a JSON object');
+  }
+  return body as Record<string, unknown>;
+}
+
+/**
+ * The Segment-compatible tracking API: `/v1/{track,identify,page,screen,group,alias,batch}`.
+ * Accepted means enqueued in Redis; the events worker does the rest.
+ */
+export async function trackingRoutes(app: FastifyInstance, deps: TrackingDeps): Promise<void> {
+  // analytics.js sends JSON as text/plain to avoid a CORS preflight.
+  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(Object.assign(new Error('the body is not valid JSON'), { code: 'FST_ERR_CTP_INVALID_JSON_BODY', statusCode: 400 }), undefined);
+    }
+  });
+  // Browsers post from the site's own origin; the API is public and carries no cookies.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('access-control-allow-origin', request.headers.origin ?? '*');
+    reply.header('vary', 'Origin');
+  });
+  app.options('/*', async (_request, reply) =>
+    reply
+      .header('access-control-allow-methods', 'POST, GET, OPTIONS')
+      .header('access-control-allow-headers', 'authorization, content-type')
+      .header('access-control-max-age', '86400')
+      .code(204)
+      .send(),
+  );
+
+  for (const type of EVENT_TYPES) {
+    app.post(`/${type}`, { bodyLimit: MAX_BATCH_BYTES }, async (request, reply) => {
+      const body = objectBody(request.body);
+      const sourceId = await authenticate(deps, request, reply, body.writeKey);
+      if (!sourceId) return reply;
+      const receivedAt = new Date();
+      const checked = checkEvent(body, type as EventType, receivedAt, undefined);
+      if (!checked.ok) {
+        deps.metrics.ingestEvents.inc({ endpoint: type, outcome: 'rejected' });
+        return sendError(reply, checked.code, checked.message, deps.metrics);
+      }
+      await enqueueAccepted(deps, [
+        {
+          sourceId,
+          messageId: checked.messageId,
+          receivedAt: receivedAt.toISOString(),
+          occurredAt: checked.occurredAt.toISOString(),
+          ...requestFacts(request),
+          event: checked.event,
+        },
+      ]);
+      deps.metrics.ingestEvents.inc({ endpoint: type, outcome: 'accepted' });
+      return { success: true };
+    });
+  }
+
+  app.post('/batch', { bodyLimit: MAX_BATCH_BYTES }, async (request, reply) => {
+    const body = objectBody(request.body);
+    const sourceId = await authenticate(deps, request, reply, body.writeKey);
+    if (!sourceId) return reply;
+    const parsed = BatchBody.safeParse(body);
+    if (!parsed.success) return sendError(reply, 'VALIDATION_FAILED', describeZodError(parsed.error), deps.metrics);
+    const receivedAt = new Date();
+    const facts = requestFacts(request);
+    const accepted: AcceptedEvent[] = [];
+    const rejected: Rejected[] = [];
+    parsed.data.batch.forEach((item, index) => {
+      const checked = checkEvent(item, undefined, receivedAt, parsed.data.sentAt);
+      if (!checked.ok) {
+        rejected.push({ index, code: checked.code, message: checked.message });
+        return;
+      }
+      accepted.push({
+        sourceId,
+        messageId: checked.messageId,
+        receivedAt: receivedAt.toISOString(),
+        occurredAt: checked.occurredAt.toISOString(),
+        ...facts,
+        event: checked.event,
+      });
+    });
+    if (rejected.length > 0) deps.metrics.ingestEvents.inc({ endpoint: 'batch', outcome: 'rejected' }, rejected.length);
+    if (accepted.length === 0) {
+      const first = rejected[0];
+      return reply.code(400).send({
+        error: { code: 'VALIDATION_FAILED', message: `no event was accepted; batch.${first?.index}: ${first?.message}` },
+        rejected,
+      });
+    }
+    await enqueueAccepted(deps, accepted);
+    deps.metrics.ingestEvents.inc({ endpoint: 'batch', outcome: 'accepted' }, accepted.length);
+    return rejected.length > 0 ? { success: true, accepted: accepted.length, rejected } : { success: true };
+  });
+}
+
+export { isUnavailableError };

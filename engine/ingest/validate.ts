@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { type EventType, SegmentEvent } from '../../schemas/segment';
+import type { ErrorCode } from '../errors';
+import { correctedTime } from './clock';
+
+export const MAX_EVENT_BYTES = 32 * 1024;
+export const MAX_BATCH_BYTES = 500 * 1024;
+const MAX_DEPTH = 10;
+
+export type Checked =
+  | { readonly ok: true; readonly event: Record<string, unknown>; readonly messageId: string; readonly occurredAt: Date }
+  | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
+
+// C0 and C1 control characters, DEL included. CR/LF in stored strings enable header and log
+// injection downstream (emails, CSV exports); no legitimate tracking value needs them.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** The path of the first string (key or value) holding a control character, or of nesting too deep. */
+function findBadString(value: unknown, path: string, depth: number): string | undefined {
+  if (typeof value === 'string') return CONTROL.test(value) ? `${path || '(value)'}: control characters (U+0000-U+001F, U+007F-U+009F) are not allowed` : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  if (depth > MAX_DEPTH) return `${path}: nesting deeper than ${MAX_DEPTH} levels is not allowed`;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const bad = findBadString(value[i], `${path}.${i}`, depth + 1);
+      if (bad) return bad;
+    }
+    return undefined;
+  }
+  for (const [key, inner] of Object.entries(value)) {
+    const at = path ? `${path}.${key}` : key;
+    if (CONTROL.test(key)) return `${at}: control characters are not allowed in property names`;
+    const bad = findBadString(inner, at, depth + 1);
+    if (bad) return bad;
+  }
+  return undefined;
+}
+
+/**
+ * Checks one event as the API receives it: size, strings, the Segment schema, the time. `type` is the
+ * route's type (`/v1/track`) or undefined for batch items, which carry their own.
+ */
+export function checkEvent(raw: unknown, type: EventType | undefined, receivedAt: Date, sentAt: string | undefined, bytes?: number): Checked {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, code: 'VALIDATION_FAILED', message: '(event): expected an object' };
+  const size = bytes ?? Buffer.byteLength(JSON.stringify(raw));
+  if (size > MAX_EVENT_BYTES) {
+    return { ok: false, code: 'PAYLOAD_TOO_LARGE', message: `the event is ${size} bytes; at most ${MAX_EVENT_BYTES} bytes are allowed per event` };
+  }
+  const bad = findBadString(raw, '', 0);
+  if (bad) return { ok: false, code: 'VALIDATION_FAILED', message: bad };
+  const input = type ? { ...(raw as Record<string, unknown>), type } : raw;
+  const parsed = SegmentEvent.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { ok: false, code: 'VALIDATION_FAILED', message: issue ? `${issue.path.join('.') || '(event)'}: ${issue.message}` : 'invalid event' };
+  }
+  const event = parsed.data;
+  const occurredAt = correctedTime(event.timestamp, event.sentAt ?? sentAt, receivedAt);
+  if (!occurredAt) return { ok: false, code: 'VALIDATION_FAILED', message: 'timestamp: expected a date-time from the year 2000 on' };
+  const { writeKey: _writeKey, ...rest } = event;
+  // Segment libraries always send a messageId; a hand-written call may not, and then cannot be deduplicated.
+  const messageId = event.messageId ?? `cf-${randomUUID()}`;
+  return { ok: true, event: { ...rest, messageId }, messageId, occurredAt };
+}

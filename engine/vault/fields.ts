@@ -1,0 +1,100 @@
+import { sql } from 'kysely';
+import type { VaultDbOrTrx } from '../db/types';
+import { decryptField, encryptField, generateDataKey, unwrapDataKey, wrapDataKey } from './crypto';
+
+/** A person's data key, unwrapped for the length of one operation and never stored unwrapped. */
+export interface SubjectKey {
+  readonly profileId: string;
+  readonly dataKey: Buffer;
+}
+
+export function newSubjectKeyRow(masterKey: Buffer, profileId: string): { row: { profile_id: string; wrapped_key: Buffer }; key: SubjectKey } {
+  const dataKey = generateDataKey();
+  return { row: { profile_id: profileId, wrapped_key: wrapDataKey(masterKey, dataKey, profileId) }, key: { profileId, dataKey } };
+}
+
+/** Unwrapped keys of these profiles, locked FOR UPDATE (merges and erasure take the same locks). */
+export async function lockSubjectKeys(db: VaultDbOrTrx, masterKey: Buffer, profileIds: readonly string[]): Promise<Map<string, SubjectKey>> {
+  const keys = new Map<string, SubjectKey>();
+  if (profileIds.length === 0) return keys;
+  const rows = await db
+    .selectFrom('vault.subject_keys')
+    .select(['profile_id', 'wrapped_key'])
+    .where('profile_id', 'in', [...profileIds].sort())
+    .orderBy('profile_id')
+    .forUpdate()
+    .execute();
+  for (const row of rows) keys.set(row.profile_id, { profileId: row.profile_id, dataKey: unwrapDataKey(masterKey, row.wrapped_key, row.profile_id) });
+  return keys;
+}
+
+const aad = (profileId: string, field: string) => `${profileId}:${field}`;
+
+export interface FieldWrite {
+  readonly key: SubjectKey;
+  readonly field: string;
+  readonly value: string;
+  readonly sourceId: string;
+  readonly acquiredAt: Date;
+}
+
+/** Encrypts and upserts fields; the latest acquisition wins (an older replay does not overwrite). */
+export async function writeFields(db: VaultDbOrTrx, writes: readonly FieldWrite[]): Promise<void> {
+  if (writes.length === 0) return;
+  await db
+    .insertInto('vault.subject_fields')
+    .values(
+      writes.map((w) => ({
+        profile_id: w.key.profileId,
+        field: w.field,
+        ciphertext: encryptField(w.key.dataKey, w.value, aad(w.key.profileId, w.field)),
+        source_id: w.sourceId,
+        acquired_at: w.acquiredAt,
+      })),
+    )
+    .onConflict((oc) =>
+      oc.columns(['profile_id', 'field']).doUpdateSet({
+        ciphertext: sql`excluded.ciphertext`,
+        source_id: sql`excluded.source_id`,
+        acquired_at: sql`excluded.acquired_at`,
+      }).where(sql<boolean>`excluded.acquired_at >= vault.subject_fields.acquired_at`),
+    )
+    .execute();
+}
+
+export interface DecryptedField {
+  readonly field: string;
+  readonly value: string;
+  readonly sourceId: string;
+  readonly acquiredAt: Date;
+}
+
+export async function readFields(db: VaultDbOrTrx, key: SubjectKey): Promise<DecryptedField[]> {
+  const rows = await db.selectFrom('vault.subject_fields').selectAll().where('profile_id', '=', key.profileId).orderBy('field').execute();
+  return rows.map((row) => ({
+    field: row.field,
+    value: decryptField(key.dataKey, row.ciphertext, aad(key.profileId, row.field)),
+    sourceId: row.source_id,
+    acquiredAt: row.acquired_at,
+  }));
+}
+
+/**
+ * Moves everything the vault holds for `loser` to `winner`: identities, and the fields the winner
+ * lacks (re-encrypted under the winner's key). Then destroys the loser's key.
+ */
+export async function mergeVaultSubject(db: VaultDbOrTrx, loser: SubjectKey, winner: SubjectKey): Promise<void> {
+  await db.updateTable('vault.identities').set({ profile_id: winner.profileId }).where('profile_id', '=', loser.profileId).execute();
+  const [loserFields, winnerFields] = await Promise.all([readFields(db, loser), readFields(db, winner)]);
+  const present = new Set(winnerFields.map((f) => f.field));
+  await writeFields(
+    db,
+    loserFields.filter((f) => !present.has(f.field)).map((f) => ({ key: winner, field: f.field, value: f.value, sourceId: f.sourceId, acquiredAt: f.acquiredAt })),
+  );
+  await db.deleteFrom('vault.subject_keys').where('profile_id', '=', loser.profileId).execute();
+  await db
+    .insertInto('vault.profile_merges')
+    .values({ loser_id: loser.profileId, winner_id: winner.profileId })
+    .onConflict((oc) => oc.column('loser_id').doNothing())
+    .execute();
+}

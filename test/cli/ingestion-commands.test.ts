@@ -1,0 +1,51 @@
+import { sql } from 'kysely';
+import { runCli } from '../support/cli';
+import { basicAuth, postJson, startTestEngine, type TestEngine, waitForEvents } from '../support/engine';
+import { testKeysEnv } from '../support/config';
+
+describe('consentflow sources and subject commands', () => {
+  let engine: TestEngine;
+  // The CLI must read the vault with the engine's keys: both get the same key environment.
+  const keys = testKeysEnv();
+  beforeAll(async () => {
+    engine = await startTestEngine(keys);
+  });
+  afterAll(async () => {
+    await engine.stop();
+  });
+  const cliEnv = () => ({ ...keys, NODE_ENV: 'test', DATABASE_URL: engine.database.url, LOG_LEVEL: 'silent' });
+
+  it('creates a source whose write key the API accepts at once, and lists it without the key', async () => {
+    const created = runCli(['sources', 'add', 'www.example.com', '--json'], cliEnv());
+    expect(created.stderr).toBe('');
+    const source = JSON.parse(created.stdout) as { id: string; writeKey: string; name: string };
+    expect(source).toMatchObject({ name: 'www.example.com' });
+    const res = await postJson(`${engine.url}/v1/track`, { event: 'From new source', anonymousId: 'cli' }, { authorization: basicAuth(source.writeKey) });
+    expect(res.status).toBe(200);
+    const listed = runCli(['sources', 'list'], cliEnv());
+    expect(listed.stdout).toContain('www.example.com');
+    expect(listed.stdout).not.toContain(source.writeKey);
+    expect(runCli(['sources', 'add', 'bad\nname'], cliEnv()).stderr).toBe('consentflow: NAME: control characters are not allowed\n');
+  });
+
+  it('shows what is stored about a person, decrypted, and says so when nobody is known', async () => {
+    await postJson(
+      `${engine.url}/v1/identify`,
+      { userId: 'cli-person', traits: { email: 'Anna.Nowak@Example.com', name: 'Anna Nowak', plan: 'team' } },
+      { authorization: basicAuth(engine.writeKey) },
+    );
+    await waitForEvents(engine.services, 1, sql`type = 'identify'`);
+    const shown = runCli(['subject', 'show', '--email', 'anna.nowak@example.com'], cliEnv());
+    expect(shown.status).toBe(0);
+    expect(shown.stdout).toMatch(/email\s+Anna\.Nowak@Example\.com/);
+    expect(shown.stdout).toMatch(/name\s+Anna Nowak/);
+    expect(shown.stdout).toMatch(/plan\s+"team"/);
+    expect(shown.stdout).toMatch(/identify\s+1/);
+    const json = JSON.parse(runCli(['subject', 'show', '--user-id', 'cli-person', '--json'], cliEnv()).stdout) as { fields: unknown[] };
+    expect(json.fields).toHaveLength(2);
+    const unknown = runCli(['subject', 'show', '--email', 'nobody@example.com'], cliEnv());
+    expect(unknown.status).toBe(3);
+    expect(unknown.stdout).toBe('no profile is known for that identifier\n');
+    expect(runCli(['subject', 'show'], cliEnv()).stderr).toBe('consentflow: give exactly one of --email, --user-id, --anonymous-id\n');
+  });
+});

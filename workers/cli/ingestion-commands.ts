@@ -1,0 +1,74 @@
+import { loadKeys } from '../../engine/config';
+import { AppError } from '../../engine/errors';
+import { describeSubject } from '../../engine/identity/subject';
+import { createSource, listSources } from '../../engine/ingest/sources';
+import { openMigratedDatabases } from '../../engine/runtime/database-only';
+import { ApiKeyName } from '../../schemas/api-keys';
+import type { CommandContext } from './commands';
+
+export async function sourcesAddCommand(ctx: CommandContext, name: string, options: { json?: boolean }): Promise<number> {
+  const parsed = ApiKeyName.safeParse(name);
+  if (!parsed.success) throw new AppError('VALIDATION_FAILED', `NAME: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  const { databases } = await openMigratedDatabases(ctx.config, ctx.log);
+  try {
+    const source = await createSource(databases.db, parsed.data);
+    if (options.json) ctx.print(JSON.stringify(source));
+    else {
+      ctx.print(`created source "${source.name}" (id ${source.id})`);
+      ctx.print(`write key: ${source.writeKey}`);
+      ctx.print('use it as the write key of a Segment SDK, or as wk= in a pixel; it is shown only once');
+    }
+    return 0;
+  } finally {
+    await databases.close();
+  }
+}
+
+export async function sourcesListCommand(ctx: CommandContext, options: { json?: boolean }): Promise<number> {
+  const { databases } = await openMigratedDatabases(ctx.config, ctx.log);
+  try {
+    const sources = await listSources(databases.db);
+    if (options.json) ctx.print(JSON.stringify(sources));
+    else if (sources.length === 0) ctx.print('no sources yet: create one with `consentflow sources add NAME`');
+    else for (const s of sources) ctx.print(`${s.id}  ${s.writeKeyPrefix}…  ${s.name}`);
+    return 0;
+  } finally {
+    await databases.close();
+  }
+}
+
+/** A privacy_officer path: prints decrypted PII of one person. Run on the server by an operator. */
+export async function subjectShowCommand(
+  ctx: CommandContext,
+  options: { email?: string; userId?: string; anonymousId?: string; json?: boolean },
+): Promise<number> {
+  const given = [options.email, options.userId, options.anonymousId].filter((v) => v !== undefined);
+  if (given.length !== 1) throw new AppError('BAD_REQUEST', 'give exactly one of --email, --user-id, --anonymous-id');
+  const id = options.email !== undefined ? { email: options.email } : options.userId !== undefined ? { userId: options.userId } : { anonymousId: options.anonymousId as string };
+  const keys = loadKeys(ctx.config, ctx.log);
+  const { databases } = await openMigratedDatabases(ctx.config, ctx.log);
+  try {
+    const report = await describeSubject(databases, keys, id);
+    if (!report) {
+      if (options.json) ctx.print('null');
+      else ctx.print('no profile is known for that identifier');
+      return options.json ? 0 : 3;
+    }
+    if (options.json) {
+      ctx.print(JSON.stringify(report));
+      return 0;
+    }
+    ctx.print(`profile ${report.profileId} (first seen ${report.createdAt ?? '?'}, last seen ${report.lastSeenAt ?? '?'})`);
+    ctx.print('identifiers (stored as keyed hashes only):');
+    for (const i of report.identifiers) ctx.print(`  ${i.kind.padEnd(10)} from source ${i.sourceId} since ${i.createdAt}`);
+    ctx.print('personal data (encrypted in the vault):');
+    for (const f of report.fields) ctx.print(`  ${f.field.padEnd(12)} ${f.value}   (source ${f.sourceId}, ${f.acquiredAt})`);
+    ctx.print('traits:');
+    for (const [name, t] of Object.entries(report.traits)) ctx.print(`  ${name.padEnd(12)} ${JSON.stringify(t.v)}   (source ${t.src}, ${t.at})`);
+    ctx.print('events:');
+    for (const e of report.events) ctx.print(`  ${e.type.padEnd(10)} ${e.count}`);
+    return 0;
+  } finally {
+    await databases.close();
+  }
+}
