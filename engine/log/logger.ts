@@ -42,12 +42,14 @@ function scrubbingDestination(target: FlushableStream): FlushableStream {
 
 export interface LoggerOptions {
   readonly level: string;
-  /** Where lines go; stdout (fd 1) when absent. Tests pass a collecting stream. */
+  /** Where lines go; `fd` (default 1, stdout) when absent. Tests pass a collecting stream. */
   readonly destination?: DestinationStream;
+  /** 2 for one-shot commands, so their stdout carries only their output (e.g. `--json`). */
+  readonly fd?: 1 | 2;
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const target = options.destination ?? pino.destination({ dest: 1, sync: false });
+  const target = options.destination ?? pino.destination({ dest: options.fd ?? 1, sync: false });
   return pino(
     {
       level: options.level,

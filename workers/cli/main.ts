@@ -34,9 +34,10 @@ function fail(err: unknown, log: Logger | undefined): number {
 
 export async function main(argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   let log: Logger | undefined;
-  const context = (): CommandContext => {
+  // Servers log to stdout; one-shot commands to stderr, keeping stdout for what they print.
+  const context = (kind: 'server' | 'command' = 'command'): CommandContext => {
     const config = loadConfig(env);
-    log = createLogger({ level: config.logLevel });
+    log = createLogger({ level: config.logLevel, fd: kind === 'server' ? 1 : 2 });
     return { config, log, env, print: (line) => process.stdout.write(`${line}\n`) };
   };
   let exitCode = 0;
@@ -53,17 +54,17 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
   program
     .command('start')
     .description('run everything in one process: the API and every queue worker (the embedded default)')
-    .action(run(() => startCommand(context())));
+    .action(run(() => startCommand(context('server'))));
   program
     .command('api')
     .description('run the HTTP API only (needs DATABASE_URL)')
-    .action(run(() => apiCommand(context())));
+    .action(run(() => apiCommand(context('server'))));
   program
     .command('worker')
     .description('run queue workers only (needs DATABASE_URL)')
     .option('--queues <names>', 'comma-separated queue names (default: every queue with a worker)')
     .action(async (options: { queues?: string }) => {
-      exitCode = await workerCommand(context(), options.queues);
+      exitCode = await workerCommand(context('server'), options.queues);
     });
   program
     .command('migrate')

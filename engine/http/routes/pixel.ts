@@ -70,11 +70,13 @@ async function accept(deps: TrackingDeps, request: FastifyRequest, type: string,
     ...requestFacts(request),
     event: checked.event,
   };
-  try {
-    await deps.batcher.submit([accepted]);
-  } catch {
-    return { ok: false, reason: 'unavailable' };
-  }
+  // An image answers the same whatever happens next, so the pixel does not wait for Redis: it
+  // answers at once and counts a failed enqueue afterwards. (The JSON API, whose 2xx promises
+  // acceptance, does wait.)
+  deps.batcher.submit([accepted]).then(
+    () => deps.metrics.ingestEvents.inc({ endpoint: 'pixel', outcome: 'accepted' }),
+    () => deps.metrics.pixelRejected.inc({ reason: 'unavailable' }),
+  );
   return { ok: true };
 }
 
@@ -85,8 +87,7 @@ async function accept(deps: TrackingDeps, request: FastifyRequest, type: string,
 export async function pixelRoutes(app: FastifyInstance, deps: TrackingDeps): Promise<void> {
   const respond = async (request: FastifyRequest, reply: FastifyReply, outcome: Promise<Outcome>) => {
     const result = await outcome;
-    if (result.ok) deps.metrics.ingestEvents.inc({ endpoint: 'pixel', outcome: 'accepted' });
-    else deps.metrics.pixelRejected.inc({ reason: result.reason });
+    if (!result.ok) deps.metrics.pixelRejected.inc({ reason: result.reason });
     return sendGif(reply);
   };
 

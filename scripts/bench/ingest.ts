@@ -1,0 +1,209 @@
+/**
+ * `npm run bench:ingest`: ingest throughput of the engine's API beside a bare fastify route answering
+ * the same GIF, measured in the same run on the same machine (load generator included), plus how fast
+ * the events worker drains what was accepted. Prints a table and writes docs/benchmarks.md's ingest
+ * section. `--quick` runs each scenario for 3 s instead of 10 s.
+ *
+ * Needs PostgreSQL and Redis (DATABASE_URL / REDIS_URL, or the local defaults); uses its own
+ * database and queue prefix and removes both afterwards.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+
+const quick = process.argv.includes('--quick');
+const DURATION_S = quick ? 3 : 10;
+const CONNECTIONS = 50;
+const BATCH_SIZE = 50;
+const ROOT = path.resolve(__dirname, '..', '..');
+const ADMIN_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+
+interface Result {
+  scenario: string;
+  requestsPerSec: number;
+  eventsPerSec: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+function start(command: string, args: string[], env: NodeJS.ProcessEnv, readyText: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes(readyText)) resolve(child);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${output.slice(-2000)}`)));
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+async function load(scenario: string, options: autocannon.Options, eventsPerRequest: number): Promise<Result> {
+  const result = await autocannon({ connections: CONNECTIONS, duration: DURATION_S, pipelining: 1, ...options });
+  return {
+    scenario,
+    requestsPerSec: Math.round(result.requests.average),
+    eventsPerSec: Math.round(result.requests.average * eventsPerRequest),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}
+
+async function main(): Promise<void> {
+  const database = `cf_bench_${randomBytes(4).toString('hex')}`;
+  const prefix = `{cf-bench-${randomBytes(4).toString('hex')}}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${database}`);
+  const dbUrl = new URL(ADMIN_URL);
+  dbUrl.pathname = `/${database}`;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cf-bench-'));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    NODE_ENV: 'production',
+    DATABASE_URL: dbUrl.toString(),
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info', // the readiness lines the script waits for are at info
+    MASTER_KEY: randomBytes(32).toString('base64'),
+    PSEUDONYM_KEY: randomBytes(32).toString('base64'),
+    LINK_SIGNING_KEY: randomBytes(32).toString('base64'),
+  };
+  const children: ChildProcess[] = [];
+  const results: Result[] = [];
+  let drain = { events: 0, seconds: 0 };
+  try {
+    const bare = await start(process.execPath, ['--import', 'tsx', 'scripts/bench/bare-gif-server.ts', '18081'], env, 'ready');
+    children.push(bare);
+    results.push(await load('bare fastify GIF route (ceiling)', { url: 'http://127.0.0.1:18081/t.gif?wk=x&aid=visitor' }, 1));
+    await stop(bare);
+
+    const source = JSON.parse(await new Promise<string>((resolve, reject) => {
+      const cli = spawn(process.execPath, ['bin/consentflow.js', 'sources', 'add', 'bench', '--json'], { cwd: ROOT, env });
+      let out = '';
+      cli.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      cli.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`sources add exited ${code}`))));
+    })) as { writeKey: string };
+    const api = await start(process.execPath, ['bin/consentflow.js', 'api'], { ...env, HTTP_PORT: '18082' }, 'API listening');
+    children.push(api);
+    const pixelUrl = `http://127.0.0.1:18082/t.gif?wk=${source.writeKey}&t=page&aid=visitor-1&url=${encodeURIComponent('https://shop.example/pricing')}&title=Pricing`;
+    results.push(await load('pixel /t.gif (engine)', { url: pixelUrl }, 1));
+    const batch = {
+      batch: Array.from({ length: BATCH_SIZE }, (_, i) => ({
+        type: 'track',
+        event: 'Product Viewed',
+        anonymousId: `visitor-${i % 7}`,
+        properties: { product_id: `p-${i}`, price: 19.99 },
+        timestamp: new Date().toISOString(),
+      })),
+    };
+    results.push(
+      await load(
+        `batched POST /v1/batch (${BATCH_SIZE} events a request)`,
+        {
+          url: 'http://127.0.0.1:18082/v1/batch',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${source.writeKey}:`).toString('base64')}` },
+          body: JSON.stringify(batch),
+        },
+        BATCH_SIZE,
+      ),
+    );
+    await stop(api);
+
+    // How fast one worker process turns the accepted backlog into stored events.
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const queue = new Queue('events', { connection: redis, prefix });
+    const backlogJobs = await queue.count();
+    const started = Date.now();
+    const worker = await start(process.execPath, ['bin/consentflow.js', 'worker', '--queues', 'events'], env, 'workers started');
+    children.push(worker);
+    const drainBudgetMs = quick ? 30_000 : 90_000;
+    while ((await queue.count()) + (await queue.getActiveCount()) > 0 && Date.now() - started < drainBudgetMs) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const seconds = (Date.now() - started) / 1000;
+    await stop(worker);
+    const client = new pg.Client({ connectionString: dbUrl.toString() });
+    await client.connect();
+    const { rows } = await client.query<{ n: string }>('select count(*)::text as n from app.events');
+    await client.end();
+    drain = { events: Number(rows[0]?.n ?? 0), seconds };
+    process.stdout.write(`backlog: ${backlogJobs} jobs; drained ${drain.events} events in ${seconds.toFixed(1)} s\n`);
+    await queue.obliterate({ force: true });
+    await queue.close();
+    redis.disconnect();
+  } finally {
+    for (const child of children) await stop(child).catch(() => undefined);
+    await admin.query(`drop database if exists ${database} with (force)`);
+    await admin.end();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  report(results, drain);
+}
+
+function report(results: Result[], drain: { events: number; seconds: number }): void {
+  const bare = results[0] as Result;
+  const rows = results.map(
+    (r) =>
+      `| ${r.scenario} | ${r.requestsPerSec.toLocaleString('en')} | ${r.eventsPerSec.toLocaleString('en')} | ${(r.requestsPerSec / bare.requestsPerSec).toFixed(2)}× | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} |`,
+  );
+  const table = [
+    '| scenario | requests/s | events/s | vs bare route | p50 ms | p99 ms | non-2xx | errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows,
+  ].join('\n');
+  const drainRate = drain.seconds > 0 ? Math.round(drain.events / drain.seconds) : 0;
+  const pixel = results[1] as Result;
+  const batched = results[2] as Result;
+  const verdict = [
+    `- pixel: ${(pixel.requestsPerSec / bare.requestsPerSec).toFixed(2)}× the bare route (target ≥ 0.5×): ${pixel.requestsPerSec / bare.requestsPerSec >= 0.5 ? 'met' : 'missed'}; p99 ${pixel.p99} ms (target ≤ 20 ms): ${pixel.p99 <= 20 ? 'met' : 'missed'}`,
+    `- batched POST: ${batched.eventsPerSec.toLocaleString('en')} events/s accepted (target ≥ 30,000): ${batched.eventsPerSec >= 30_000 ? 'met' : 'missed'}`,
+    `- events worker (one process, after the load): ${drain.events.toLocaleString('en')} events stored in ${drain.seconds.toFixed(1)} s = ${drainRate.toLocaleString('en')} events/s`,
+  ].join('\n');
+  const section = [
+    '<!-- ingest:start -->',
+    '## Ingest (`npm run bench:ingest`)',
+    '',
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ` +
+      `autocannon with ${CONNECTIONS} connections, no pipelining, ${DURATION_S} s a scenario${quick ? ' (--quick)' : ''}. PostgreSQL, Redis, the server under test and the load generator share the machine.`,
+    '',
+    table,
+    '',
+    verdict,
+    '<!-- ingest:end -->',
+  ].join('\n');
+  process.stdout.write(`\n${table}\n\n${verdict}\n`);
+  const docPath = path.join(ROOT, 'docs', 'benchmarks.md');
+  const existing = fs.existsSync(docPath) ? fs.readFileSync(docPath, 'utf8') : '# Benchmarks\n';
+  const updated = /<!-- ingest:start -->[\s\S]*<!-- ingest:end -->/.test(existing)
+    ? existing.replace(/<!-- ingest:start -->[\s\S]*<!-- ingest:end -->/, section)
+    : `${existing.trimEnd()}\n\n${section}\n`;
+  fs.writeFileSync(docPath, updated);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:ingest failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
