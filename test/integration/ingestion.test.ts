@@ -65,7 +65,7 @@ describe('ingestion: Segment-compatible API, identity, vault', () => {
   });
 
   it('keeps every email, name, phone and full IP out of the app schema and out of Redis', async () => {
-    const headers = { ...auth(), 'x-forwarded-for': '203.0.113.77' };
+    const headers = { ...auth(), 'x-forwarded-for': '203.0.113.77', 'sec-gpc': '1' };
     const anonymousId = 'anon-pii-test';
     for (const path of ['/pricing', '/signup']) {
       const res = await postJson(`${engine.url}/v1/page`, {
@@ -97,6 +97,11 @@ describe('ingestion: Segment-compatible API, identity, vault', () => {
     }
     expect(app).toContain('203.0.113.0');
     expect(app).toContain('utm_source=news');
+    // The user agent is kept as families only, and the browser's privacy signal is recorded.
+    const context = (await sql<{ context: Record<string, unknown> }>`
+      select context from app.events where type = 'page' and context->>'ipPrefix' = '203.0.113.0' limit 1`.execute(db())).rows[0]?.context;
+    expect(context?.userAgent).toEqual({ browser: 'Chrome', os: 'Windows', deviceType: 'desktop' });
+    expect(context?.signals).toEqual({ gpc: true, dnt: false });
     // …and everything identifying is in the vault, encrypted, readable with the keys.
     const subject = await describeSubject(engine.services.databases, engine.services.keys, { email: EMAIL });
     expect(Object.fromEntries((subject?.fields ?? []).map((f) => [f.field, f.value]))).toEqual({
@@ -150,6 +155,19 @@ describe('ingestion: Segment-compatible API, identity, vault', () => {
       expect(byAnonymous?.profileId).toBe(subject?.profileId);
     }
     expect(subject?.events).toEqual([{ type: 'identify', count: 20 }]);
+  });
+
+  it('stores each event in the partition of its month, with its source', async () => {
+    const res = await postJson(
+      `${engine.url}/v1/track`,
+      { event: 'Imported', anonymousId: 'history', timestamp: '2024-03-15T10:00:00Z', messageId: 'old-1' },
+      auth(),
+    );
+    expect(res.status).toBe(200);
+    await waitForEvents(engine.services, 1, sql`message_id = 'old-1'`);
+    const row = (await sql<{ partition: string; source_id: string; occurred_at: Date }>`
+      select tableoid::regclass::text as partition, source_id, occurred_at from app.events where message_id = 'old-1'`.execute(db())).rows[0];
+    expect(row).toEqual({ partition: 'app.events_2024_03', source_id: engine.sourceId, occurred_at: new Date('2024-03-15T10:00:00Z') });
   });
 
   it('stores each event of a batch once, however often the batch is replayed', async () => {
