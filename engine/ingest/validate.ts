@@ -7,9 +7,14 @@ export const MAX_EVENT_BYTES = 32 * 1024;
 export const MAX_BATCH_BYTES = 500 * 1024;
 const MAX_DEPTH = 10;
 
-export type Checked =
-  | { readonly ok: true; readonly event: Record<string, unknown>; readonly messageId: string; readonly occurredAt: Date }
-  | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
+export interface CheckedEvent {
+  readonly ok: true;
+  readonly event: Record<string, unknown>;
+  readonly messageId: string;
+  readonly occurredAt: Date;
+}
+
+export type Checked = CheckedEvent | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
 // C0 and C1 control characters, DEL included. CR/LF in stored strings enable header and log
 // injection downstream (emails, CSV exports); no legitimate tracking value needs them.

@@ -14,3 +14,13 @@ export async function openMigratedDatabases(config: Config, log: Logger): Promis
     throw err;
   }
 }
+
+/** Runs `fn` with migrated databases and closes them whatever happens. */
+export async function withMigratedDatabases<T>(config: Config, log: Logger, fn: (databases: Databases) => Promise<T>): Promise<T> {
+  const { databases } = await openMigratedDatabases(config, log);
+  try {
+    return await fn(databases);
+  } finally {
+    await databases.close();
+  }
+}

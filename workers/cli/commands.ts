@@ -4,7 +4,7 @@ import type { Logger } from '../../engine/log/logger';
 import { QUEUE_NAMES, type QueueName, isQueueName } from '../../engine/queues/catalog';
 import { openServices } from '../../engine/runtime/services';
 import { createApiKey, listApiKeys } from '../../engine/auth/api-keys';
-import { openMigratedDatabases } from '../../engine/runtime/database-only';
+import { openMigratedDatabases, withMigratedDatabases } from '../../engine/runtime/database-only';
 import { AppError } from '../../engine/errors';
 import { Role } from '../../schemas/roles';
 import { ApiKeyName } from '../../schemas/api-keys';
@@ -86,8 +86,7 @@ export async function keysCreateCommand(ctx: CommandContext, options: { role: st
   if (!role.success) throw new AppError('VALIDATION_FAILED', `--role '${options.role}': ${role.error.issues[0]?.message ?? 'invalid'}`);
   const name = options.name === undefined ? undefined : ApiKeyName.safeParse(options.name);
   if (name && !name.success) throw new AppError('VALIDATION_FAILED', `--name: ${name.error.issues[0]?.message ?? 'invalid'}`);
-  const { databases } = await openMigratedDatabases(ctx.config, ctx.log);
-  try {
+  return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
     const created = await createApiKey(databases.db, { role: role.data, name: name?.data });
     if (options.json) ctx.print(JSON.stringify(created));
     else {
@@ -96,14 +95,11 @@ export async function keysCreateCommand(ctx: CommandContext, options: { role: st
       ctx.print('store it now: it is shown only once and cannot be recovered');
     }
     return 0;
-  } finally {
-    await databases.close();
-  }
+  });
 }
 
 export async function keysListCommand(ctx: CommandContext, options: { json?: boolean }): Promise<number> {
-  const { databases } = await openMigratedDatabases(ctx.config, ctx.log);
-  try {
+  return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
     const keys = await listApiKeys(databases.db);
     if (options.json) ctx.print(JSON.stringify(keys));
     else {
@@ -111,7 +107,5 @@ export async function keysListCommand(ctx: CommandContext, options: { json?: boo
       if (keys.length === 0) ctx.print('no API keys yet: create one with `consentflow keys create --role ROLE`');
     }
     return 0;
-  } finally {
-    await databases.close();
-  }
+  });
 }

@@ -2,15 +2,14 @@ import { loadKeys } from '../../engine/config';
 import { AppError } from '../../engine/errors';
 import { describeSubject } from '../../engine/identity/subject';
 import { createSource, listSources } from '../../engine/ingest/sources';
-import { openMigratedDatabases } from '../../engine/runtime/database-only';
+import { withMigratedDatabases } from '../../engine/runtime/database-only';
 import { ApiKeyName } from '../../schemas/api-keys';
 import type { CommandContext } from './commands';
 
 export async function sourcesAddCommand(ctx: CommandContext, name: string, options: { json?: boolean }): Promise<number> {
   const parsed = ApiKeyName.safeParse(name);
   if (!parsed.success) throw new AppError('VALIDATION_FAILED', `NAME: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
-  const { databases } = await openMigratedDatabases(ctx.config, ctx.log);
-  try {
+  return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
     const source = await createSource(databases.db, parsed.data);
     if (options.json) ctx.print(JSON.stringify(source));
     else {
@@ -19,22 +18,17 @@ export async function sourcesAddCommand(ctx: CommandContext, name: string, optio
       ctx.print('use it as the write key of a Segment SDK, or as wk= in a pixel; it is shown only once');
     }
     return 0;
-  } finally {
-    await databases.close();
-  }
+  });
 }
 
 export async function sourcesListCommand(ctx: CommandContext, options: { json?: boolean }): Promise<number> {
-  const { databases } = await openMigratedDatabases(ctx.config, ctx.log);
-  try {
+  return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
     const sources = await listSources(databases.db);
     if (options.json) ctx.print(JSON.stringify(sources));
     else if (sources.length === 0) ctx.print('no sources yet: create one with `consentflow sources add NAME`');
     else for (const s of sources) ctx.print(`${s.id}  ${s.writeKeyPrefix}…  ${s.name}`);
     return 0;
-  } finally {
-    await databases.close();
-  }
+  });
 }
 
 /** A privacy_officer path: prints decrypted PII of one person. Run on the server by an operator. */
@@ -46,8 +40,7 @@ export async function subjectShowCommand(
   if (given.length !== 1) throw new AppError('BAD_REQUEST', 'give exactly one of --email, --user-id, --anonymous-id');
   const id = options.email !== undefined ? { email: options.email } : options.userId !== undefined ? { userId: options.userId } : { anonymousId: options.anonymousId as string };
   const keys = loadKeys(ctx.config, ctx.log);
-  const { databases } = await openMigratedDatabases(ctx.config, ctx.log);
-  try {
+  return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
     const report = await describeSubject(databases, keys, id);
     if (!report) {
       if (options.json) ctx.print('null');
@@ -68,7 +61,5 @@ export async function subjectShowCommand(
     ctx.print('events:');
     for (const e of report.events) ctx.print(`  ${e.type.padEnd(10)} ${e.count}`);
     return 0;
-  } finally {
-    await databases.close();
-  }
+  });
 }

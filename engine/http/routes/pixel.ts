@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { EVENT_TYPES, type AcceptedEvent, type EventType } from '../../../schemas/segment';
+import { EVENT_TYPES, type EventType } from '../../../schemas/segment';
 import { checkEvent } from '../../ingest/validate';
-import { requestFacts } from './tracking-context';
+import { acceptedEvent, requestFacts } from './tracking-context';
 import type { TrackingDeps } from './tracking';
 
 /** The 43-byte transparent 1×1 GIF89a every pixel request gets. */
@@ -62,14 +62,7 @@ async function accept(deps: TrackingDeps, request: FastifyRequest, type: string,
   const receivedAt = new Date();
   const checked = checkEvent(event, type as EventType, receivedAt, undefined);
   if (!checked.ok) return { ok: false, reason: checked.code === 'PAYLOAD_TOO_LARGE' ? 'too_large' : 'invalid_event' };
-  const accepted: AcceptedEvent = {
-    sourceId,
-    messageId: checked.messageId,
-    receivedAt: receivedAt.toISOString(),
-    occurredAt: checked.occurredAt.toISOString(),
-    ...requestFacts(request),
-    event: checked.event,
-  };
+  const accepted = acceptedEvent(sourceId, checked, receivedAt, requestFacts(request));
   // An image answers the same whatever happens next, so the pixel does not wait for Redis: it
   // answers at once and counts a failed enqueue afterwards. (The JSON API, whose 2xx promises
   // acceptance, does wait.)

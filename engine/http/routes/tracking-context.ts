@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { AcceptedEvent } from '../../../schemas/segment';
+import type { CheckedEvent } from '../../ingest/validate';
 import { truncateIp } from '../../privacy/ip';
 
 /** The write key from HTTP Basic (user, empty password), as Segment's libraries send it, or the body. */
@@ -20,5 +21,22 @@ export function requestFacts(request: FastifyRequest): Pick<AcceptedEvent, 'sign
     // Global Privacy Control (Sec-GPC: 1) and Do Not Track (DNT: 1); recorded here, acted on by consent.
     signals: { gpc: request.headers['sec-gpc'] === '1', dnt: request.headers.dnt === '1' },
     ...(ipPrefix ? { ipPrefix } : {}),
+  };
+}
+
+/** The accepted event as it goes to the queue: what the check kept, stamped with source and time. */
+export function acceptedEvent(
+  sourceId: string,
+  checked: CheckedEvent,
+  receivedAt: Date,
+  facts: Pick<AcceptedEvent, 'signals' | 'ipPrefix'>,
+): AcceptedEvent {
+  return {
+    sourceId,
+    messageId: checked.messageId,
+    receivedAt: receivedAt.toISOString(),
+    occurredAt: checked.occurredAt.toISOString(),
+    ...facts,
+    event: checked.event,
   };
 }

@@ -1,12 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BatchBody, EVENT_TYPES, type AcceptedEvent, type EventType } from '../../../schemas/segment';
-import { AppError, isUnavailableError } from '../../errors';
+import { AppError } from '../../errors';
 import type { EnqueueBatcher } from '../../ingest/enqueue-batcher';
 import type { SourceCache } from '../../ingest/source-cache';
 import { MAX_BATCH_BYTES, checkEvent } from '../../ingest/validate';
 import type { HttpDeps } from '../deps';
 import { describeZodError, sendError } from '../errors';
-import { requestFacts, writeKeyOf } from './tracking-context';
+import { acceptedEvent, requestFacts, writeKeyOf } from './tracking-context';
 
 export interface TrackingDeps extends HttpDeps {
   readonly sources: SourceCache;
@@ -89,16 +89,7 @@ export async function trackingRoutes(app: FastifyInstance, deps: TrackingDeps): 
         deps.metrics.ingestEvents.inc({ endpoint: type, outcome: 'rejected' });
         return sendError(reply, checked.code, checked.message, deps.metrics);
       }
-      await enqueueAccepted(deps, [
-        {
-          sourceId,
-          messageId: checked.messageId,
-          receivedAt: receivedAt.toISOString(),
-          occurredAt: checked.occurredAt.toISOString(),
-          ...requestFacts(request),
-          event: checked.event,
-        },
-      ]);
+      await enqueueAccepted(deps, [acceptedEvent(sourceId, checked, receivedAt, requestFacts(request))]);
       deps.metrics.ingestEvents.inc({ endpoint: type, outcome: 'accepted' });
       return { success: true };
     });
@@ -120,14 +111,7 @@ export async function trackingRoutes(app: FastifyInstance, deps: TrackingDeps): 
         rejected.push({ index, code: checked.code, message: checked.message });
         return;
       }
-      accepted.push({
-        sourceId,
-        messageId: checked.messageId,
-        receivedAt: receivedAt.toISOString(),
-        occurredAt: checked.occurredAt.toISOString(),
-        ...facts,
-        event: checked.event,
-      });
+      accepted.push(acceptedEvent(sourceId, checked, receivedAt, facts));
     });
     if (rejected.length > 0) deps.metrics.ingestEvents.inc({ endpoint: 'batch', outcome: 'rejected' }, rejected.length);
     if (accepted.length === 0) {
@@ -143,4 +127,3 @@ export async function trackingRoutes(app: FastifyInstance, deps: TrackingDeps): 
   });
 }
 
-export { isUnavailableError };
