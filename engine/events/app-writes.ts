@@ -13,7 +13,12 @@ export async function upsertProfiles(db: DbOrTrx, profiles: readonly ProfileUpse
   if (profiles.length === 0) return;
   await db
     .insertInto('app.profiles')
-    .values(profiles.map((p) => ({ id: p.id, source_id: p.sourceId, last_seen_at: p.lastSeenAt, traits: JSON.stringify(p.traits) })))
+    // Sorted, so concurrent batches lock shared rows in one order and cannot deadlock on them.
+    .values(
+      [...profiles]
+        .sort((a, b) => (a.id < b.id ? -1 : 1))
+        .map((p) => ({ id: p.id, source_id: p.sourceId, last_seen_at: p.lastSeenAt, traits: JSON.stringify(p.traits) })),
+    )
     .onConflict((oc) =>
       oc.column('id').doUpdateSet({
         last_seen_at: sql`greatest(app.profiles.last_seen_at, excluded.last_seen_at)`,
@@ -80,7 +85,12 @@ export async function claimReceipts(
   if (receipts.length === 0) return new Set();
   const rows = await db
     .insertInto('app.event_receipts')
-    .values(receipts.map((r) => ({ source_id: r.sourceId, message_id: r.messageId, received_at: r.receivedAt })))
+    // Sorted for the same reason as profiles: a replayed batch racing its original waits, never deadlocks.
+    .values(
+      [...receipts]
+        .sort((a, b) => (a.sourceId === b.sourceId ? (a.messageId < b.messageId ? -1 : 1) : a.sourceId < b.sourceId ? -1 : 1))
+        .map((r) => ({ source_id: r.sourceId, message_id: r.messageId, received_at: r.receivedAt })),
+    )
     .onConflict((oc) => oc.columns(['source_id', 'message_id']).doNothing())
     .returning(['source_id', 'message_id'])
     .execute();

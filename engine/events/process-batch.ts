@@ -25,6 +25,14 @@ export interface BatchOutcome {
 }
 
 const MAX_CONFLICT_RETRIES = 5;
+// SQLSTATE 40P01 deadlock_detected, 40001 serialization_failure: the transaction was rolled back whole.
+const RETRYABLE_SQLSTATES = new Set(['40P01', '40001']);
+
+function isRetryable(err: unknown): boolean {
+  if (err instanceof ResolutionConflict) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && RETRYABLE_SQLSTATES.has(code);
+}
 
 const record = (value: unknown): Record<string, unknown> | undefined =>
   value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
@@ -67,7 +75,7 @@ export async function processEventBatch(deps: BatchDeps, events: readonly Accept
     try {
       return await processOnce(deps, events);
     } catch (err) {
-      if (!(err instanceof ResolutionConflict) || attempt >= MAX_CONFLICT_RETRIES) throw err;
+      if (!isRetryable(err) || attempt >= MAX_CONFLICT_RETRIES) throw err;
     }
   }
 }
