@@ -14,6 +14,8 @@ try {
 }
 cli.main(process.argv.slice(2), process.env).then(
   (code) => {
+    // A failure (or a shutdown that missed its deadline) may leave connections open: exit now.
+    if (code !== 0) process.exit(code);
     process.exitCode = code;
     // Everything was closed; if some handle still keeps the loop alive, do not hang the shell.
     setTimeout(() => process.exit(code), 3000).unref();
