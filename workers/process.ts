@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildHttpServer } from '../engine/http/server';
 import type { QueueName } from '../engine/queues/catalog';
 import { type JobHandlers, startWorker } from '../engine/queues/worker';
+import { queueSealingKey } from '../engine/queues/sealing';
 import { createRedis } from '../engine/redis/connection';
 import type { Services } from '../engine/runtime/services';
 import { HANDLERS, type HandlerRegistry } from './handlers';
@@ -38,7 +39,9 @@ export async function runProcess(services: Services, roles: ProcessRoles, handle
       for (const queue of roles.queues) {
         const build = handlers[queue] as ((s: Services) => JobHandlers<typeof queue>) | undefined;
         if (!build) throw new Error(`queue '${queue}' has no worker in this version`);
-        workers.push(startWorker(queue, build(services), { connection: workerConnection, prefix: config.queuePrefix, log }));
+        workers.push(
+          startWorker(queue, build(services), { connection: workerConnection, prefix: config.queuePrefix, log, sealingKey: queueSealingKey(services.keys.master) }),
+        );
       }
       // Closing a worker stops it taking jobs and waits for the active ones (the drain); the release
       // deadline bounds the wait.

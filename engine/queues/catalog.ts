@@ -8,15 +8,16 @@ export interface JobDefinition<Payload extends z.ZodType = z.ZodType> {
   readonly backoff: { readonly type: 'exponential' | 'fixed'; readonly delay: number };
   /** A run longer than this fails the attempt (and is retried while attempts remain). */
   readonly timeoutMs: number;
+  /** Payloads that may carry PII are sealed before they reach Redis (see sealing.ts). */
+  readonly sealed: boolean;
 }
 
 export interface QueueDefinition {
   readonly description: string;
   readonly jobs: Readonly<Record<string, JobDefinition>>;
   /**
-   * How long finished jobs stay in Redis. A payload that may carry PII must not outlive its
-   * processing (invariant 1), so completed jobs go at once and failed ones are kept only as long as
-   * the dead-letter view needs them.
+   * How long finished jobs stay in Redis: completed jobs go at once; failed ones (sealed, when their
+   * payload may carry PII) are kept for the dead-letter view.
    */
   readonly removeOnComplete: boolean | KeepJobs;
   readonly removeOnFail: boolean | KeepJobs;
@@ -34,7 +35,7 @@ export const JOB_CATALOG = {
   events: {
     description: 'tracking events accepted by the API, waiting for the events worker',
     jobs: {
-      ingest: { payload: IngestBatchJob, attempts: 10, backoff: { type: 'exponential', delay: 500 }, timeoutMs: 60_000 },
+      ingest: { payload: IngestBatchJob, attempts: 10, backoff: { type: 'exponential', delay: 500 }, timeoutMs: 60_000, sealed: true },
     },
     removeOnComplete: true,
     removeOnFail: { age: 7 * DAY_SECONDS, count: 10_000 },

@@ -2,6 +2,7 @@ import { type JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
 import { JOB_CATALOG, type JobName, type JobPayload, QUEUE_NAMES, type QueueName, jobDefinition } from './catalog';
+import { seal } from './sealing';
 
 const COUNTED_STATES = ['wait', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
 export type QueueCounts = Record<(typeof COUNTED_STATES)[number], number>;
@@ -19,6 +20,8 @@ export class Queues {
   constructor(
     private readonly connection: Redis,
     readonly prefix: string,
+    /** Seals the payloads of jobs marked `sealed` in the catalog (queueSealingKey of the master key). */
+    private readonly sealingKey: Buffer,
   ) {}
 
   queue(name: QueueName): Queue {
@@ -49,10 +52,12 @@ export class Queues {
     };
   }
 
-  private parse<Q extends QueueName, J extends JobName<Q>>(queue: Q, name: J, payload: JobPayload<Q, J>): JobPayload<Q, J> {
+  /** What goes to Redis: the payload checked against its schema (unless prevalidated), sealed if the catalog says so. */
+  private data<Q extends QueueName, J extends JobName<Q>>(queue: Q, name: J, payload: JobPayload<Q, J>, prevalidated = false): unknown {
     const def = jobDefinition(queue, name);
     if (!def) throw new AppError('INTERNAL', `job ${queue}/${name} is not in the job catalog`);
-    return def.payload.parse(payload) as JobPayload<Q, J>;
+    const checked: unknown = prevalidated ? payload : def.payload.parse(payload);
+    return def.sealed ? seal(this.sealingKey, `${queue}/${name}`, checked) : checked;
   }
 
   async enqueue<Q extends QueueName, J extends JobName<Q>>(
@@ -61,7 +66,7 @@ export class Queues {
     payload: JobPayload<Q, J>,
     options?: EnqueueOptions,
   ): Promise<string> {
-    const job = await this.queue(queue).add(name, this.parse(queue, name, payload), this.options(queue, name, options));
+    const job = await this.queue(queue).add(name, this.data(queue, name, payload), this.options(queue, name, options));
     return job.id ?? '';
   }
 
@@ -79,7 +84,7 @@ export class Queues {
     await this.queue(queue).addBulk(
       jobs.map((job) => ({
         name,
-        data: prevalidated ? job.payload : this.parse(queue, name, job.payload),
+        data: this.data(queue, name, job.payload, prevalidated),
         opts: this.options(queue, name, job.options),
       })),
     );

@@ -2,6 +2,7 @@ import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log/logger';
 import { JOB_CATALOG, type JobName, type JobPayload, type QueueName, jobDefinition } from './catalog';
+import { SealingError, unseal } from './sealing';
 
 export interface JobContext {
   readonly job: Job;
@@ -23,6 +24,8 @@ export interface StartWorkerOptions {
   readonly connection: Redis;
   readonly prefix: string;
   readonly log: Logger;
+  /** Opens sealed payloads (queueSealingKey of the master key). */
+  readonly sealingKey: Buffer;
   readonly concurrency?: number;
 }
 
@@ -39,7 +42,15 @@ export function startWorker<Q extends QueueName>(queue: Q, handlers: JobHandlers
       const def = jobDefinition(queue, job.name);
       const handler = (handlers as Record<string, ((payload: unknown, context: JobContext) => Promise<unknown>) | undefined>)[job.name];
       if (!def || !handler) throw new UnrecoverableError(`job name '${job.name}' is not in the catalog for queue '${queue}'`);
-      const parsed = def.payload.safeParse(job.data);
+      let data: unknown = job.data;
+      if (def.sealed) {
+        try {
+          data = unseal(options.sealingKey, `${queue}/${job.name}`, job.data);
+        } catch (err) {
+          throw new UnrecoverableError(`payload of ${queue}/${job.name}: ${err instanceof SealingError ? err.message : 'cannot be opened'}`);
+        }
+      }
+      const parsed = def.payload.safeParse(data);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         throw new UnrecoverableError(

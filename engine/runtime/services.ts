@@ -7,6 +7,7 @@ import { Releasers } from '../lifecycle/releasers';
 import type { Logger } from '../log/logger';
 import { createMetrics, type Metrics } from '../metrics/registry';
 import { Queues } from '../queues/producer';
+import { queueSealingKey } from '../queues/sealing';
 import { assertNoEviction, createRedis, describeEndpoint, type RedisEndpoint } from '../redis/connection';
 import { resolveRedisEndpoint } from './redis-endpoint';
 
@@ -70,7 +71,7 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     const databases = await openDatabases(config, log);
     releasers.add('databases', () => databases.close());
     await migrateToLatest(databases.db, databases.vaultDb, log);
-    const queues = new Queues(redis, config.queuePrefix);
+    const queues = new Queues(redis, config.queuePrefix, queueSealingKey(keys.master));
     releasers.add('queues', () => queues.close());
     const metrics = createMetrics(queues, log);
     return { config, keys, log, databases, redisEndpoint, redis, queues, metrics, releasers };

@@ -6,7 +6,9 @@ import { startWorker } from '../../engine/queues/worker';
 import type { IngestBatchJob } from '../../schemas/jobs';
 import { capturingLogger } from '../support/log-capture';
 import { TEST_REDIS_URL, testQueuePrefix } from '../support/env';
+import { randomBytes } from 'node:crypto';
 import { Queues } from '../../engine/queues/producer';
+import { queueSealingKey, seal } from '../../engine/queues/sealing';
 import { waitFor } from '../support/wait';
 
 const payload = (n: number): IngestBatchJob => ({
@@ -24,6 +26,7 @@ const payload = (n: number): IngestBatchJob => ({
 
 describe('job catalog, producer and worker', () => {
   const prefix = testQueuePrefix();
+  const sealingKey = queueSealingKey(randomBytes(32));
   const { log } = capturingLogger('silent');
   let producerConnection: Redis;
   let workerConnection: Redis;
@@ -34,7 +37,7 @@ describe('job catalog, producer and worker', () => {
     producerConnection = createRedis({ url: TEST_REDIS_URL }, 'producer', log, 'test-producer');
     await producerConnection.connect();
     workerConnection = createRedis({ url: TEST_REDIS_URL }, 'worker', log, 'test-worker');
-    queues = new Queues(producerConnection, prefix);
+    queues = new Queues(producerConnection, prefix, sealingKey);
   });
   afterEach(async () => {
     await Promise.all(workers.splice(0).map((w) => w.close()));
@@ -56,7 +59,7 @@ describe('job catalog, producer and worker', () => {
   it('delivers parsed payloads to the handler and removes completed jobs (no payload outlives processing)', async () => {
     const seen: string[] = [];
     workers.push(
-      startWorker('events', { ingest: async (p) => void seen.push(String(p.events[0]?.event.event)) }, { connection: workerConnection, prefix, log }),
+      startWorker('events', { ingest: async (p) => void seen.push(String(p.events[0]?.event.event)) }, { connection: workerConnection, prefix, log, sealingKey }),
     );
     await queues.enqueueBulk('events', 'ingest', [1, 2, 3].map((n) => ({ payload: payload(n) })));
     await waitFor(() => seen.length === 3, { what: 'three jobs handled' });
@@ -75,25 +78,41 @@ describe('job catalog, producer and worker', () => {
     expect(await queues.queue('events').count()).toBe(1);
   });
 
-  it('fails a job whose payload no longer matches its schema at once, without retries', async () => {
+  it('fails a job whose payload cannot be opened or no longer matches its schema at once, without retries', async () => {
     // A raw BullMQ producer bypasses the typed one, as a stale or foreign producer would.
     const raw = new Queue('events', { connection: producerConnection, prefix });
     const eventsConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
     const events = new QueueEvents('events', { connection: eventsConnection, prefix });
     await events.waitUntilReady();
     let calls = 0;
-    workers.push(startWorker('events', { ingest: async () => void calls++ }, { connection: workerConnection, prefix, log }));
-    const job = await raw.add('ingest', { events: [{ sourceId: 42 }] }, { attempts: 5 });
-    const failed = await new Promise<{ reason: string }>((resolve) =>
-      events.on('failed', ({ jobId, failedReason }) => jobId === job.id && resolve({ reason: failedReason })),
-    );
-    expect(failed.reason).toContain('payload of events/ingest does not match its schema: events.0.sourceId');
-    const stored = await raw.getJob(job.id as string);
-    expect(stored?.attemptsMade).toBe(1);
+    workers.push(startWorker('events', { ingest: async () => void calls++ }, { connection: workerConnection, prefix, log, sealingKey }));
+    const failures = new Map<string, string>();
+    events.on('failed', ({ jobId, failedReason }) => failures.set(jobId, failedReason));
+    const cases = [
+      [seal(sealingKey, 'events/ingest', { events: [{ sourceId: 42 }] }), 'payload of events/ingest does not match its schema: events.0.sourceId'],
+      [{ events: [] }, 'payload of events/ingest: expected a sealed payload'],
+      [seal(queueSealingKey(randomBytes(32)), 'events/ingest', payload(1)), 'does not open with this key'],
+      [seal(sealingKey, 'email/send', payload(1)), 'does not open with this key'],
+    ] as const;
+    const jobs = [];
+    for (const [data] of cases) jobs.push(await raw.add('ingest', data, { attempts: 5 }));
+    await waitFor(() => failures.size === cases.length, { what: 'all four jobs failed' });
+    for (const [i, job] of jobs.entries()) {
+      expect(failures.get(job.id as string)).toContain(cases[i]?.[1]);
+      expect((await raw.getJob(job.id as string))?.attemptsMade).toBe(1);
+    }
     expect(calls).toBe(0);
     await events.close();
     await eventsConnection.quit();
     await raw.close();
+  });
+
+  it('keeps payloads sealed in Redis: an event waiting in the queue is not readable there', async () => {
+    const secret = { ...payload(1), events: [{ ...(payload(1).events[0] as IngestBatchJob['events'][number]), event: { type: 'identify', traits: { email: 'sealed@example.com' } } }] };
+    const id = await queues.enqueue('events', 'ingest', secret);
+    const stored = await producerConnection.hgetall(`${prefix}:events:${id}`);
+    expect(stored.data).toMatch(/^\{"sealed":"[A-Za-z0-9+/=]+"\}$/);
+    expect(JSON.stringify(stored)).not.toContain('sealed@example.com');
   });
 
   it('drains: closing a worker waits for the job in flight to finish', async () => {
@@ -112,7 +131,7 @@ describe('job catalog, producer and worker', () => {
           finished = true;
         },
       },
-      { connection: workerConnection, prefix, log },
+      { connection: workerConnection, prefix, log, sealingKey },
     );
     await queues.enqueue('events', 'ingest', payload(1));
     await waitFor(() => started, { what: 'job started' });
