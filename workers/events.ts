@@ -14,6 +14,10 @@ export function eventsHandlers(services: Services): JobHandlers<'events'> {
       const outcome = await processEventBatch(deps, payload.events);
       services.metrics.eventsProcessed.inc({ outcome: 'stored' }, outcome.stored);
       if (outcome.duplicates > 0) services.metrics.eventsProcessed.inc({ outcome: 'duplicate' }, outcome.duplicates);
+      if (outcome.rejected > 0) {
+        services.metrics.eventsProcessed.inc({ outcome: 'rejected' }, outcome.rejected);
+        log.warn({ rejected: outcome.rejected }, 'events refused by PostgreSQL were set aside in app.event_rejections');
+      }
       log.debug(outcome, 'event batch processed');
       return outcome;
     },

@@ -49,6 +49,15 @@ export interface EventReceiptsTable {
   received_at: Date;
 }
 
+export interface EventRejectionsTable {
+  id: Generated<string>;
+  source_id: string;
+  message_id: string;
+  received_at: Date;
+  reason: string;
+  rejected_at: ColumnType<Date, Date | undefined, never>;
+}
+
 export type EventType = 'track' | 'identify' | 'page' | 'screen' | 'group' | 'alias';
 
 export interface EventsTable {
@@ -69,6 +78,7 @@ export interface Database {
   'app.sources': SourcesTable;
   'app.profiles': ProfilesTable;
   'app.event_receipts': EventReceiptsTable;
+  'app.event_rejections': EventRejectionsTable;
   'app.events': EventsTable;
 }
 

@@ -22,16 +22,32 @@ export interface BatchDeps {
 export interface BatchOutcome {
   readonly stored: number;
   readonly duplicates: number;
+  /** Events PostgreSQL refused, set aside in app.event_rejections so the rest could be stored. */
+  readonly rejected: number;
 }
 
 const MAX_CONFLICT_RETRIES = 5;
 // SQLSTATE 40P01 deadlock_detected, 40001 serialization_failure: the transaction was rolled back whole.
 const RETRYABLE_SQLSTATES = new Set(['40P01', '40001']);
 
+function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
 function isRetryable(err: unknown): boolean {
   if (err instanceof ResolutionConflict) return true;
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && RETRYABLE_SQLSTATES.has(code);
+  const code = sqlState(err);
+  return code !== undefined && RETRYABLE_SQLSTATES.has(code);
+}
+
+/**
+ * A value PostgreSQL refuses (class 22 data exception, 23 integrity violation, 54 program limit):
+ * retrying the same data can never succeed.
+ */
+function isDataError(err: unknown): boolean {
+  const code = sqlState(err);
+  return code !== undefined && /^(22|23|54)/.test(code);
 }
 
 const record = (value: unknown): Record<string, unknown> | undefined =>
@@ -53,11 +69,18 @@ function eventProperties(policy: PropertiesPolicy, type: EventType, name: string
   return policy.minimizeProperties(type, name ?? undefined, record(event.properties));
 }
 
+/**
+ * The messageId as stored: it is the client's free text, so it is scrubbed like any other
+ * (deterministically, so a replay still matches its receipt).
+ */
+const storedMessageId = (e: AcceptedEvent) => scrubText(e.messageId);
+const receiptKey = (e: AcceptedEvent) => `${e.sourceId}\u0000${storedMessageId(e)}`;
+
 /** Keeps the first of each (source, messageId) in the batch; later copies are duplicates. */
 function firstOccurrences(events: readonly AcceptedEvent[]): AcceptedEvent[] {
   const seen = new Set<string>();
   return events.filter((e) => {
-    const id = `${e.sourceId}\u0000${e.messageId}`;
+    const id = receiptKey(e);
     if (seen.has(id)) return false;
     seen.add(id);
     return true;
@@ -71,6 +94,39 @@ function firstOccurrences(events: readonly AcceptedEvent[]): AcceptedEvent[] {
  */
 export async function processEventBatch(deps: BatchDeps, events: readonly AcceptedEvent[]): Promise<BatchOutcome> {
   await deps.partitions.ensure(events.map((e) => new Date(e.occurredAt)));
+  try {
+    return await processWithRetries(deps, events);
+  } catch (err) {
+    if (!isDataError(err)) throw err;
+  }
+  // Some event holds a value PostgreSQL refuses. Events of many people share a batch, so one bad
+  // event must not fail the others: store them one by one and set aside the ones refused.
+  let stored = 0;
+  let duplicates = 0;
+  let rejected = 0;
+  for (const event of events) {
+    try {
+      const outcome = await processWithRetries(deps, [event]);
+      stored += outcome.stored;
+      duplicates += outcome.duplicates;
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      await deps.databases.db
+        .insertInto('app.event_rejections')
+        .values({
+          source_id: event.sourceId,
+          message_id: scrubText(event.messageId),
+          received_at: new Date(event.receivedAt),
+          reason: `SQLSTATE ${sqlState(err)}`,
+        })
+        .execute();
+      rejected++;
+    }
+  }
+  return { stored, duplicates, rejected };
+}
+
+async function processWithRetries(deps: BatchDeps, events: readonly AcceptedEvent[]): Promise<BatchOutcome> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await processOnce(deps, events);
@@ -88,10 +144,10 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
     const unique = firstOccurrences(events);
     const fresh = await claimReceipts(
       app,
-      unique.map((e) => ({ sourceId: e.sourceId, messageId: e.messageId, receivedAt: new Date(e.receivedAt) })),
+      unique.map((e) => ({ sourceId: e.sourceId, messageId: storedMessageId(e), receivedAt: new Date(e.receivedAt) })),
     );
-    const todo = unique.filter((e) => fresh.has(`${e.sourceId}\u0000${e.messageId}`));
-    if (todo.length === 0) return { stored: 0, duplicates: events.length };
+    const todo = unique.filter((e) => fresh.has(receiptKey(e)));
+    if (todo.length === 0) return { stored: 0, duplicates: events.length, rejected: 0 };
 
     const vaultWork = async (vault: VaultDbOrTrx) => {
       const resolution = await resolveProfiles(
@@ -119,7 +175,7 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
     const mergeIds = pending.map((m) => m.loser_id);
     if (sharedDatabase) await markMergesApplied(app as unknown as Transaction<VaultDatabase>, mergeIds);
     else pendingMergesToMark = mergeIds;
-    return { stored: todo.length, duplicates: events.length - todo.length };
+    return { stored: todo.length, duplicates: events.length - todo.length, rejected: 0 };
   });
   // With a separate vault database, merges are marked applied only once the app side committed.
   if (pendingMergesToMark.length > 0) await markMergesApplied(vaultDb, pendingMergesToMark);
@@ -175,7 +231,7 @@ function eventRows(policy: PropertiesPolicy, events: readonly AcceptedEvent[], r
     return {
       profileId: resolution.profileIds[i] ?? null,
       sourceId: e.sourceId,
-      messageId: e.messageId,
+      messageId: storedMessageId(e),
       type,
       name,
       occurredAt: new Date(e.occurredAt),

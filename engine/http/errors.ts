@@ -41,7 +41,9 @@ export function installErrorHandling(app: FastifyInstance, metrics: Metrics, bod
     if (err instanceof ZodError) return sendError(reply, 'VALIDATION_FAILED', describeZodError(err), metrics);
     const fastifyCode = 'code' in err && typeof err.code === 'string' ? FASTIFY_CODES[err.code] : undefined;
     if (fastifyCode === 'PAYLOAD_TOO_LARGE') {
-      return sendError(reply, fastifyCode, `the body exceeds the limit of ${bodyLimit} bytes`, metrics);
+      // Routes may set their own limit (the tracking API allows 500 KB a batch).
+      const limit = request.routeOptions.bodyLimit ?? bodyLimit;
+      return sendError(reply, fastifyCode, `the body exceeds the limit of ${limit} bytes for this route`, metrics);
     }
     if (fastifyCode === 'INVALID_JSON') {
       // SyntaxError text can quote the body; say only where it failed.

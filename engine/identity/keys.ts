@@ -25,13 +25,25 @@ function traitEmail(event: Record<string, unknown>): string | undefined {
   return stringField(traits?.email) ?? stringField(contextTraits?.email);
 }
 
+export interface EventKeys {
+  /** Identifiers the event's profile owns from now on. */
+  keys: IdentityKey[];
+  /** Identifiers that lead to a profile to merge, but are not claimed (an alias's previousId). */
+  lookupOnly: IdentityKey[];
+  /** Claimed as an anonymous id when no lookup key is known yet (an alias arriving first). */
+  attachIfUnknown?: IdentityKey;
+}
+
 /**
  * The identifiers an event carries. `known` ones (user id, email) name a person; `anonymous` ones a
- * browser or device. An alias's previousId may be either, so it is looked up as both.
+ * browser or device. An alias's previousId may be either, so it is looked up as both; if neither is
+ * known yet (the alias overtook the anonymous events), it becomes an anonymous id of the profile so
+ * those events still find it.
  */
-export function eventIdentityKeys(pseudonymKey: Buffer, event: Record<string, unknown>): { keys: IdentityKey[]; lookupOnly: IdentityKey[] } {
+export function eventIdentityKeys(pseudonymKey: Buffer, event: Record<string, unknown>): EventKeys {
   const keys: IdentityKey[] = [];
   const lookupOnly: IdentityKey[] = [];
+  let attachIfUnknown: IdentityKey | undefined;
   const anonymousId = normalizeId(stringField(event.anonymousId) ?? '');
   const userId = normalizeId(stringField(event.userId) ?? '');
   const email = normalizeEmail(traitEmail(event) ?? '');
@@ -40,9 +52,12 @@ export function eventIdentityKeys(pseudonymKey: Buffer, event: Record<string, un
   if (anonymousId) keys.push(identityKey(pseudonymKey, 'anonymous', anonymousId));
   if (event.type === 'alias') {
     const previous = normalizeId(stringField(event.previousId) ?? '');
-    if (previous) lookupOnly.push(identityKey(pseudonymKey, 'anonymous', previous), identityKey(pseudonymKey, 'user', previous));
+    if (previous) {
+      attachIfUnknown = identityKey(pseudonymKey, 'anonymous', previous);
+      lookupOnly.push(attachIfUnknown, identityKey(pseudonymKey, 'user', previous));
+    }
   }
-  return { keys, lookupOnly };
+  return attachIfUnknown ? { keys, lookupOnly, attachIfUnknown } : { keys, lookupOnly };
 }
 
 /** A 64-bit advisory lock number for a key (the first 8 bytes of its HMAC, kind mixed in). */

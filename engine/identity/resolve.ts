@@ -7,6 +7,7 @@ import { type IdentityKey, lockNumber } from './keys';
 export interface EventIdentity {
   readonly keys: readonly IdentityKey[];
   readonly lookupOnly: readonly IdentityKey[];
+  readonly attachIfUnknown?: IdentityKey;
   readonly sourceId: string;
 }
 
@@ -85,14 +86,19 @@ export async function resolveProfiles(trx: VaultDbOrTrx, masterKey: Buffer, even
     } else {
       const ordered = [...found].sort((a, b) => rank(a) - rank(b));
       profile = ordered[0] as string;
-      for (const loser of ordered.slice(1)) parent.set(loser, profile);
+      // Only anonymous profiles merge. Two profiles that each name a person (a userId on one, an
+      // email on the other) are never joined automatically: a merge destroys a data key and cannot
+      // be undone, and a shared address or a typo would join two people.
+      for (const loser of ordered.slice(1)) if (!known.has(loser)) parent.set(loser, profile);
     }
-    for (const k of e.keys) {
+    const unknownLookups = e.attachIfUnknown !== undefined && e.lookupOnly.every((k) => !owner.has(k.id));
+    for (const k of unknownLookups && e.attachIfUnknown ? [...e.keys, e.attachIfUnknown] : e.keys) {
       if (!owner.has(k.id)) {
         owner.set(k.id, profile);
         newIdentities.push({ key: k, profile, sourceId: e.sourceId });
       }
-      if (k.kind !== 'anonymous') known.add(profile);
+      const holder = owner.get(k.id);
+      if (k.kind !== 'anonymous' && holder !== undefined && root(holder) === profile) known.add(profile);
     }
     return profile;
   });

@@ -1,5 +1,10 @@
-const MIN_TIME = Date.UTC(2000, 0, 1);
-const MAX_AHEAD_MS = 24 * 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+const MAX_AHEAD_MS = DAY_MS;
+/**
+ * How far back an event may be dated: five years covers imports of history, and bounds the monthly
+ * partitions one write key can make the worker create (about 60, not hundreds).
+ */
+export const MAX_AGE_MS = 5 * 366 * DAY_MS;
 
 /**
  * The event's time as Segment computes it: a device clock may be wrong, but by the same amount for
@@ -16,6 +21,6 @@ export function correctedTime(timestamp: string | undefined, sentAt: string | un
     if (!Number.isNaN(sent)) time += receivedAt.getTime() - sent;
   }
   if (time > receivedAt.getTime() + MAX_AHEAD_MS) return receivedAt;
-  if (time < MIN_TIME) return undefined;
+  if (time < receivedAt.getTime() - MAX_AGE_MS) return undefined;
   return new Date(time);
 }

@@ -20,9 +20,20 @@ export type Checked = CheckedEvent | { readonly ok: false; readonly code: ErrorC
 // injection downstream (emails, CSV exports); no legitimate tracking value needs them.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** The path of the first string (key or value) holding a control character, or of nesting too deep. */
+// A lone UTF-16 surrogate survives JSON.parse but not PostgreSQL's jsonb (22P02): refused here, so
+// one bad string can never fail a worker batch that carries other people's accepted events.
+function stringProblem(s: string): string | undefined {
+  if (CONTROL.test(s)) return 'control characters (U+0000-U+001F, U+007F-U+009F) are not allowed';
+  if (!s.isWellFormed()) return 'unpaired UTF-16 surrogates are not allowed';
+  return undefined;
+}
+
+/** The path of the first string (key or value) that cannot be stored, or of nesting too deep. */
 function findBadString(value: unknown, path: string, depth: number): string | undefined {
-  if (typeof value === 'string') return CONTROL.test(value) ? `${path || '(value)'}: control characters (U+0000-U+001F, U+007F-U+009F) are not allowed` : undefined;
+  if (typeof value === 'string') {
+    const problem = stringProblem(value);
+    return problem ? `${path || '(value)'}: ${problem}` : undefined;
+  }
   if (value === null || typeof value !== 'object') return undefined;
   if (depth > MAX_DEPTH) return `${path}: nesting deeper than ${MAX_DEPTH} levels is not allowed`;
   if (Array.isArray(value)) {
@@ -34,7 +45,8 @@ function findBadString(value: unknown, path: string, depth: number): string | un
   }
   for (const [key, inner] of Object.entries(value)) {
     const at = path ? `${path}.${key}` : key;
-    if (CONTROL.test(key)) return `${at}: control characters are not allowed in property names`;
+    const keyProblem = stringProblem(key);
+    if (keyProblem) return `${at}: in a property name, ${keyProblem}`;
     const bad = findBadString(inner, at, depth + 1);
     if (bad) return bad;
   }
@@ -61,7 +73,7 @@ export function checkEvent(raw: unknown, type: EventType | undefined, receivedAt
   }
   const event = parsed.data;
   const occurredAt = correctedTime(event.timestamp, event.sentAt ?? sentAt, receivedAt);
-  if (!occurredAt) return { ok: false, code: 'VALIDATION_FAILED', message: 'timestamp: expected a date-time from the year 2000 on' };
+  if (!occurredAt) return { ok: false, code: 'VALIDATION_FAILED', message: 'timestamp: expected a date-time within the last five years' };
   const { writeKey: _writeKey, ...rest } = event;
   // Segment libraries always send a messageId; a hand-written call may not, and then cannot be deduplicated.
   const messageId = event.messageId ?? `cf-${randomUUID()}`;

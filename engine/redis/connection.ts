@@ -18,7 +18,9 @@ const retryStrategy = (times: number) => Math.min(times * 200, 2_000);
 export function redisOptions(role: RedisRole): RedisOptions {
   return role === 'worker'
     ? { maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy }
-    : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000, retryStrategy };
+    : // commandTimeout: a Redis that accepts the connection but stops answering must also end in a
+      // 503, not a hung request.
+      { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000, commandTimeout: 2_000, retryStrategy };
 }
 
 export function createRedis(endpoint: RedisEndpoint, role: RedisRole, log: Logger, name: string): Redis {

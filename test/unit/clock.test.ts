@@ -17,8 +17,9 @@ describe('event time (clock-skew correction as Segment does it)', () => {
     expect(correctedTime('2027-06-01T00:00:00Z', undefined, receivedAt)).toBe(receivedAt);
   });
 
-  it('refuses times before 2000 and unparseable ones', () => {
-    expect(correctedTime('1999-12-31T23:59:59Z', undefined, receivedAt)).toBeUndefined();
+  it('refuses times more than five years back and unparseable ones', () => {
+    expect(correctedTime('2021-11-01T00:00:00Z', undefined, receivedAt)).toBeUndefined();
+    expect(correctedTime('2022-01-01T00:00:00Z', undefined, receivedAt)?.toISOString()).toBe('2022-01-01T00:00:00.000Z');
     expect(correctedTime('not a date', undefined, receivedAt)).toBeUndefined();
   });
 });

@@ -78,24 +78,30 @@ export async function trackingRoutes(app: FastifyInstance, deps: TrackingDeps): 
       .send(),
   );
 
+  // analytics.js (analytics-next) posts to the one-letter paths: /v1/t, /v1/i, … and /v1/b.
   for (const type of EVENT_TYPES) {
-    app.post(`/${type}`, { bodyLimit: MAX_BATCH_BYTES }, async (request, reply) => {
-      const body = objectBody(request.body);
-      const sourceId = await authenticate(deps, request, reply, body.writeKey);
-      if (!sourceId) return reply;
-      const receivedAt = new Date();
-      const checked = checkEvent(body, type as EventType, receivedAt, undefined);
-      if (!checked.ok) {
-        deps.metrics.ingestEvents.inc({ endpoint: type, outcome: 'rejected' });
-        return sendError(reply, checked.code, checked.message, deps.metrics);
-      }
-      await enqueueAccepted(deps, [acceptedEvent(sourceId, checked, receivedAt, requestFacts(request))]);
-      deps.metrics.ingestEvents.inc({ endpoint: type, outcome: 'accepted' });
-      return { success: true };
-    });
+    app.post(`/${type}`, { bodyLimit: MAX_BATCH_BYTES }, (request, reply) => single(type, request, reply));
+    app.post(`/${type.charAt(0)}`, { bodyLimit: MAX_BATCH_BYTES }, (request, reply) => single(type, request, reply));
+  }
+  app.post('/batch', { bodyLimit: MAX_BATCH_BYTES }, (request, reply) => batch(request, reply));
+  app.post('/b', { bodyLimit: MAX_BATCH_BYTES }, (request, reply) => batch(request, reply));
+
+  async function single(type: EventType, request: FastifyRequest, reply: FastifyReply) {
+    const body = objectBody(request.body);
+    const sourceId = await authenticate(deps, request, reply, body.writeKey);
+    if (!sourceId) return reply;
+    const receivedAt = new Date();
+    const checked = checkEvent(body, type, receivedAt, undefined);
+    if (!checked.ok) {
+      deps.metrics.ingestEvents.inc({ endpoint: type, outcome: 'rejected' });
+      return sendError(reply, checked.code, checked.message, deps.metrics);
+    }
+    await enqueueAccepted(deps, [acceptedEvent(sourceId, checked, receivedAt, requestFacts(request))]);
+    deps.metrics.ingestEvents.inc({ endpoint: type, outcome: 'accepted' });
+    return { success: true };
   }
 
-  app.post('/batch', { bodyLimit: MAX_BATCH_BYTES }, async (request, reply) => {
+  async function batch(request: FastifyRequest, reply: FastifyReply) {
     const body = objectBody(request.body);
     const sourceId = await authenticate(deps, request, reply, body.writeKey);
     if (!sourceId) return reply;
@@ -124,6 +130,6 @@ export async function trackingRoutes(app: FastifyInstance, deps: TrackingDeps): 
     await enqueueAccepted(deps, accepted);
     deps.metrics.ingestEvents.inc({ endpoint: 'batch', outcome: 'accepted' }, accepted.length);
     return rejected.length > 0 ? { success: true, accepted: accepted.length, rejected } : { success: true };
-  });
+  }
 }
 

@@ -33,6 +33,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     primary key (source_id, message_id)
   )`.execute(db);
 
+  // Events the worker could not store (a value PostgreSQL refused): what was refused and why, never
+  // the payload itself. Set aside one by one, so the rest of their batch is stored (invariant 6).
+  await sql`create table app.event_rejections (
+    id bigint generated always as identity primary key,
+    source_id uuid not null,
+    message_id text not null,
+    received_at timestamptz not null,
+    reason text not null,
+    rejected_at timestamptz not null default now()
+  )`.execute(db);
+
   // Behavioural events, partitioned by month of occurrence so retention drops whole partitions.
   // Partitions are created on demand by the events worker (engine/ingest/partitions.ts).
   await sql`create table app.events (
@@ -53,6 +64,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop table app.events`.execute(db);
+  await sql`drop table app.event_rejections`.execute(db);
   await sql`drop table app.event_receipts`.execute(db);
   await sql`drop table app.profiles`.execute(db);
   await sql`drop table app.sources`.execute(db);
