@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { AcceptedEvent, EventType } from '../../schemas/segment';
 import type { Keys } from '../config';
 import type { Databases } from '../db/connect';
@@ -139,7 +139,7 @@ async function processWithRetries(deps: BatchDeps, events: readonly AcceptedEven
 async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): Promise<BatchOutcome> {
   const { db, vaultDb } = deps.databases;
   const sharedDatabase = (vaultDb as unknown) === (db as unknown);
-  let pendingMergesToMark: string[] = [];
+  let mergesToMark: string[] = [];
   const outcome = await db.transaction().execute(async (app): Promise<BatchOutcome> => {
     const unique = firstOccurrences(events);
     const fresh = await claimReceipts(
@@ -156,30 +156,64 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
         todo.map((e) => ({ ...eventIdentityKeys(deps.keys.pseudonym, e.event), sourceId: e.sourceId })),
       );
       await writeFields(vault, piiWrites(deps.policy, todo, resolution));
-      const pending = await vault
-        .selectFrom('vault.profile_merges')
-        .select(['loser_id', 'winner_id'])
-        .where('applied_at', 'is', null)
-        .orderBy('merged_at')
-        .limit(500)
-        .execute();
-      return { resolution, pending };
+      // With a separate vault database the vault commits first and its locks go with it. Before
+      // that, take the same profiles' locks on the app side, so a concurrent batch merging one of
+      // them waits until this batch's app writes are committed (and then moves them too).
+      if (!sharedDatabase) await lockProfiles(app, touchedProfiles(resolution));
+      return resolution;
     };
-    const { resolution, pending } = sharedDatabase
+    const resolution = sharedDatabase
       ? await vaultWork(app as unknown as Transaction<VaultDatabase>)
       : await (vaultDb as Kysely<VaultDatabase>).transaction().execute(vaultWork);
 
     await upsertProfiles(app, profileUpserts(deps.policy, todo, resolution));
-    await applyProfileMerges(app, pending.map((m) => ({ loser: m.loser_id, winner: m.winner_id })));
+    await applyProfileMerges(app, resolution.merges);
     await insertEvents(app, eventRows(deps.policy, todo, resolution));
-    const mergeIds = pending.map((m) => m.loser_id);
-    if (sharedDatabase) await markMergesApplied(app as unknown as Transaction<VaultDatabase>, mergeIds);
-    else pendingMergesToMark = mergeIds;
+    const merged = resolution.merges.map((m) => m.loser);
+    if (sharedDatabase) await markMergesApplied(app as unknown as Transaction<VaultDatabase>, merged);
+    else mergesToMark = merged;
     return { stored: todo.length, duplicates: events.length - todo.length, rejected: 0 };
   });
-  // With a separate vault database, merges are marked applied only once the app side committed.
-  if (pendingMergesToMark.length > 0) await markMergesApplied(vaultDb, pendingMergesToMark);
+  // With a separate vault database, merges are marked applied only once the app side committed; a
+  // crash in between leaves them to applyPendingMerges.
+  if (mergesToMark.length > 0) await markMergesApplied(vaultDb, mergesToMark);
   return outcome;
+}
+
+function touchedProfiles(resolution: Resolution): string[] {
+  const ids = new Set<string>();
+  for (const id of resolution.profileIds) if (id) ids.add(id);
+  for (const m of resolution.merges) ids.add(m.loser).add(m.winner);
+  return [...ids];
+}
+
+/** Transaction-scoped advisory locks on profiles, in one order (the first 64 bits of the uuid). */
+async function lockProfiles(app: Transaction<Database>, profileIds: readonly string[]): Promise<void> {
+  if (profileIds.length === 0) return;
+  const numbers = [...new Set(profileIds.map((id) => BigInt.asIntN(64, BigInt(`0x${id.replace(/-/g, '').slice(0, 16)}`)).toString()))].sort();
+  await sql`select pg_advisory_xact_lock(n) from (select unnest(${numbers}::bigint[]) as n order by 1) as ordered`.execute(app);
+}
+
+/**
+ * Merges the vault recorded but the app side never applied (a crash between the two commits, with a
+ * separate vault database). Cheap when there are none: a partial index holds only pending rows.
+ */
+export async function applyPendingMerges(databases: Databases, olderThanMs = 60_000): Promise<number> {
+  const pending = await databases.vaultDb
+    .selectFrom('vault.profile_merges')
+    .select(['loser_id', 'winner_id'])
+    .where('applied_at', 'is', null)
+    .where('merged_at', '<', new Date(Date.now() - olderThanMs))
+    .orderBy('merged_at')
+    .limit(500)
+    .execute();
+  if (pending.length === 0) return 0;
+  await databases.db.transaction().execute(async (app) => {
+    await lockProfiles(app, pending.flatMap((m) => [m.loser_id, m.winner_id]));
+    await applyProfileMerges(app, pending.map((m) => ({ loser: m.loser_id, winner: m.winner_id })));
+  });
+  await markMergesApplied(databases.vaultDb, pending.map((m) => m.loser_id));
+  return pending.length;
 }
 
 async function markMergesApplied(vault: VaultDbOrTrx, loserIds: readonly string[]): Promise<void> {
@@ -242,4 +276,3 @@ function eventRows(policy: PropertiesPolicy, events: readonly AcceptedEvent[], r
   });
 }
 
-export type { Database };

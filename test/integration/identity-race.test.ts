@@ -6,21 +6,28 @@ import { describeSubject } from '../../engine/identity/subject';
 import { createSource } from '../../engine/ingest/sources';
 import { loadPropertiesPolicy } from '../../engine/privacy/properties-policy';
 import type { AcceptedEvent } from '../../schemas/segment';
+import { createTestDatabase, type TestDatabase } from '../support/database';
 import { openTestServices, type TestServices } from '../support/services';
 
 /**
  * The events worker's race safety without the queue in between: many batches processed at once on
  * separate connections, as concurrent worker processes would.
  */
-describe('identity resolution under concurrency', () => {
+describe.each([
+  ['the vault in the main database', false],
+  ['the vault in its own database', true],
+])('identity resolution under concurrency, with %s', (_label, separateVault) => {
   let env: TestServices;
+  let vault: TestDatabase | undefined;
   let sourceId: string;
   beforeAll(async () => {
-    env = await openTestServices({ DATABASE_POOL_SIZE: '12' });
+    vault = separateVault ? await createTestDatabase() : undefined;
+    env = await openTestServices({ DATABASE_POOL_SIZE: '12', ...(vault ? { VAULT_DATABASE_URL: vault.url } : {}) });
     sourceId = (await createSource(env.services.databases.db, 'race')).id;
   });
   afterAll(async () => {
     await env.close();
+    await vault?.drop();
   });
 
   const event = (messageId: string, body: Record<string, unknown>): AcceptedEvent => {
@@ -60,5 +67,47 @@ describe('identity resolution under concurrency', () => {
     ]);
     const leftKeys = await env.services.databases.vaultDb.selectFrom('vault.subject_keys').select('profile_id').execute();
     expect(leftKeys.map((k) => k.profile_id)).toEqual([subject?.profileId]);
+    const pending = await env.services.databases.vaultDb.selectFrom('vault.profile_merges').select('loser_id').where('applied_at', 'is', null).execute();
+    expect(pending).toEqual([]);
+  });
+
+  it('keeps every event on a live profile when anonymous visitors identify while others still browse', async () => {
+    const deps = {
+      databases: env.services.databases,
+      keys: env.services.keys,
+      policy: loadPropertiesPolicy(path.resolve(__dirname, '../../rules/properties.yaml')),
+      partitions: new EventPartitions(env.services.databases.db),
+    };
+    // 30 people, each known on one device and anonymous on another…
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) => [
+        processEventBatch(deps, [event(`b-known-${i}`, { type: 'identify', anonymousId: `b-laptop-${i}`, userId: `b-user-${i}` })]),
+        processEventBatch(deps, [event(`b-anon-${i}`, { type: 'page', anonymousId: `b-phone-${i}`, name: 'Browse' })]),
+      ]).flat(),
+    );
+    // …then identify on the second device (a merge) while both devices keep sending events.
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) => [
+        processEventBatch(deps, [event(`b-merge-${i}`, { type: 'identify', anonymousId: `b-phone-${i}`, userId: `b-user-${i}` })]),
+        processEventBatch(deps, [event(`b-phone-more-${i}`, { type: 'page', anonymousId: `b-phone-${i}`, name: 'More' })]),
+        processEventBatch(deps, [event(`b-laptop-more-${i}`, { type: 'page', anonymousId: `b-laptop-${i}`, name: 'More' })]),
+      ]).flat(),
+    );
+    const orphans = await sql<{ n: string }>`
+      select count(*)::text as n from app.events e
+      where e.message_id like 'b-%' and not exists (select 1 from app.profiles p where p.id = e.profile_id)`.execute(env.services.databases.db);
+    expect(orphans.rows[0]?.n).toBe('0');
+    const perPerson = await sql<{ n: string }>`
+      select count(distinct profile_id)::text as n from app.events where message_id like 'b-%'`.execute(env.services.databases.db);
+    expect(perPerson.rows[0]?.n).toBe('30');
+    for (const i of [0, 17, 29]) {
+      const person = await describeSubject(env.services.databases, env.services.keys, { userId: `b-user-${i}` });
+      expect(person?.events).toEqual([
+        { type: 'identify', count: 2 },
+        { type: 'page', count: 3 },
+      ]);
+    }
+    const pending = await env.services.databases.vaultDb.selectFrom('vault.profile_merges').select('loser_id').where('applied_at', 'is', null).execute();
+    expect(pending).toEqual([]);
   });
 });
