@@ -79,6 +79,7 @@ export const AcceptedEvent = z.object({
   ipPrefix: z.string().max(64).optional(),
   /** Browser privacy signals on the request: Sec-GPC and DNT (the consent module decides what they mean). */
   signals: z.object({ gpc: z.boolean(), dnt: z.boolean() }),
-  event: z.record(z.string(), z.unknown()),
+  /** The Segment event as the API validated it; the worker checks it again on the way out of Redis. */
+  event: SegmentEvent,
 });
 export type AcceptedEvent = z.infer<typeof AcceptedEvent>;

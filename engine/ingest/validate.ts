@@ -9,7 +9,7 @@ const MAX_DEPTH = 10;
 
 export interface CheckedEvent {
   readonly ok: true;
-  readonly event: Record<string, unknown>;
+  readonly event: SegmentEvent;
   readonly messageId: string;
   readonly occurredAt: Date;
 }
@@ -77,5 +77,6 @@ export function checkEvent(raw: unknown, type: EventType | undefined, receivedAt
   const { writeKey: _writeKey, ...rest } = event;
   // Segment libraries always send a messageId; a hand-written call may not, and then cannot be deduplicated.
   const messageId = event.messageId ?? `cf-${randomUUID()}`;
-  return { ok: true, event: { ...rest, messageId }, messageId, occurredAt };
+  // Dropping writeKey keeps the event a SegmentEvent; TypeScript loses the union through the rest spread.
+  return { ok: true, event: { ...rest, messageId } as SegmentEvent, messageId, occurredAt };
 }

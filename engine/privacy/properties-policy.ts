@@ -26,7 +26,8 @@ export const DEFAULT_PROPERTIES_FILE: PropertiesFile = deepFreeze({
 
 // Deeper values are dropped rather than stored unscrubbed; real event properties are shallow.
 const MAX_DEPTH = 5;
-const URL_KEYS = new Set(['url', 'referrer', 'path', 'href']);
+// `search` is a query string (`?q=…&tel=…`): scrubbed parameter by parameter like a URL.
+const URL_KEYS = new Set(['url', 'referrer', 'path', 'href', 'search']);
 const LOOKS_LIKE_URL = /^(?:[a-z][a-z\d+.-]*:\/\/|\/)\S*$/i;
 const DROP = Symbol('drop');
 
@@ -39,7 +40,8 @@ function scrubValue(value: unknown, key: string, depth: number): unknown {
   const entries: Array<[string, unknown]> = [];
   for (const [k, v] of Object.entries(value)) {
     const scrubbed = scrubValue(v, k, depth + 1);
-    if (scrubbed !== DROP) entries.push([k, scrubbed]);
+    // Nested keys are the sender's free text too (`{"jan@example.com": 1}`).
+    if (scrubbed !== DROP) entries.push([scrubText(k), scrubbed]);
   }
   // fromEntries defines own properties, so a `__proto__` key stays data instead of a prototype.
   return Object.fromEntries(entries);

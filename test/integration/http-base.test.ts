@@ -29,7 +29,7 @@ describe('HTTP base', () => {
 
   it('serves valid Prometheus text with queue depth gauges read at scrape time', async () => {
     const now = new Date().toISOString();
-    const event = { type: 'track', event: 'Test', anonymousId: 'a1' };
+    const event = { type: 'track' as const, event: 'Test', anonymousId: 'a1' };
     await env.services.queues.enqueue('events', 'ingest', {
       events: [{ sourceId: '00000000-0000-4000-8000-000000000001', messageId: 'm1', receivedAt: now, occurredAt: now, signals: { gpc: false, dnt: false }, event }],
     });

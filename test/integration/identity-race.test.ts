@@ -5,7 +5,7 @@ import { processEventBatch } from '../../engine/events/process-batch';
 import { describeSubject } from '../../engine/identity/subject';
 import { createSource } from '../../engine/ingest/sources';
 import { loadPropertiesPolicy } from '../../engine/privacy/properties-policy';
-import type { AcceptedEvent } from '../../schemas/segment';
+import type { AcceptedEvent, SegmentEvent } from '../../schemas/segment';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { openTestServices, type TestServices } from '../support/services';
 
@@ -32,7 +32,7 @@ describe.each([
 
   const event = (messageId: string, body: Record<string, unknown>): AcceptedEvent => {
     const now = new Date().toISOString();
-    return { sourceId, messageId, receivedAt: now, occurredAt: now, signals: { gpc: false, dnt: false }, event: body };
+    return { sourceId, messageId, receivedAt: now, occurredAt: now, signals: { gpc: false, dnt: false }, event: body as SegmentEvent };
   };
 
   it('makes one profile from 20 batches identifying the same email at once, and chains of merges converge', async () => {

@@ -19,7 +19,7 @@ const payload = (n: number): IngestBatchJob => ({
       receivedAt: new Date().toISOString(),
       occurredAt: new Date().toISOString(),
       signals: { gpc: false, dnt: false },
-      event: { type: 'track', event: `Event ${n}` },
+      event: { type: 'track' as const, event: `Event ${n}`, anonymousId: 'a' },
     },
   ],
 });
@@ -59,7 +59,7 @@ describe('job catalog, producer and worker', () => {
   it('delivers parsed payloads to the handler and removes completed jobs (no payload outlives processing)', async () => {
     const seen: string[] = [];
     workers.push(
-      startWorker('events', { ingest: async (p) => void seen.push(String(p.events[0]?.event.event)) }, { connection: workerConnection, prefix, log, sealingKey }),
+      startWorker('events', { ingest: async (p) => void seen.push(String((p.events[0]?.event as { event?: string } | undefined)?.event)) }, { connection: workerConnection, prefix, log, sealingKey }),
     );
     await queues.enqueueBulk('events', 'ingest', [1, 2, 3].map((n) => ({ payload: payload(n) })));
     await waitFor(() => seen.length === 3, { what: 'three jobs handled' });
@@ -108,7 +108,7 @@ describe('job catalog, producer and worker', () => {
   });
 
   it('keeps payloads sealed in Redis: an event waiting in the queue is not readable there', async () => {
-    const secret = { ...payload(1), events: [{ ...(payload(1).events[0] as IngestBatchJob['events'][number]), event: { type: 'identify', traits: { email: 'sealed@example.com' } } }] };
+    const secret = { ...payload(1), events: [{ ...(payload(1).events[0] as IngestBatchJob['events'][number]), event: { type: 'identify' as const, anonymousId: 'x', traits: { email: 'sealed@example.com' } } }] };
     const id = await queues.enqueue('events', 'ingest', secret);
     const stored = await producerConnection.hgetall(`${prefix}:events:${id}`);
     expect(stored.data).toMatch(/^\{"sealed":"[A-Za-z0-9+/=]+"\}$/);
