@@ -37,7 +37,13 @@ async function openEmbedded(config: Config, log: Logger): Promise<Databases> {
     // Loaded only on this path: PGlite is a WASM build that an external-PostgreSQL deployment never needs.
     const { PGlite } = await import('@electric-sql/pglite');
     const { PGliteDialect } = await import('kysely-pglite-dialect');
-    const pglite = await PGlite.create(dir);
+    // bytea comes back as a Buffer, as it does from pg: code compares and hex-encodes hashes, and a
+    // plain Uint8Array's toString ignores the encoding (the bug this prevents made every identity
+    // look new on the embedded database).
+    const BYTEA = 17;
+    const pglite = await PGlite.create(dir, {
+      parsers: { [BYTEA]: (value: string) => Buffer.from(value.startsWith('\\x') ? value.slice(2) : value, 'hex') },
+    });
     // The dialect is typed against kysely's ESM build; this project loads the CJS one (same runtime API).
     const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) as unknown as Dialect });
     log.info({ dir }, 'embedded PostgreSQL (PGlite) opened');

@@ -94,10 +94,12 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   let drain = { events: 0, seconds: 0 };
   try {
+    // The ceiling is measured before and after the engine's scenarios and the higher run is kept:
+    // on a shared 2-core machine a single run of it varied by ±30 %, and a low ceiling flatters.
     const bare = await start(process.execPath, ['--import', 'tsx', 'scripts/bench/bare-gif-server.ts', '18081'], env, 'ready');
     children.push(bare);
-    results.push(await load('bare fastify GIF route (ceiling)', { url: 'http://127.0.0.1:18081/t.gif?wk=x&aid=visitor' }, 1));
-    await stop(bare);
+    const bareUrl = 'http://127.0.0.1:18081/t.gif?wk=x&aid=visitor';
+    const bareBefore = await load('bare fastify GIF route (ceiling)', { url: bareUrl }, 1);
 
     const source = JSON.parse(await new Promise<string>((resolve, reject) => {
       const cli = spawn(process.execPath, ['bin/consentflow.js', 'sources', 'add', 'bench', '--json'], { cwd: ROOT, env });
@@ -131,6 +133,10 @@ async function main(): Promise<void> {
       ),
     );
     await stop(api);
+    const bareAfter = await load('bare fastify GIF route (ceiling)', { url: bareUrl }, 1);
+    await stop(bare);
+    process.stdout.write(`ceiling runs: ${bareBefore.requestsPerSec} and ${bareAfter.requestsPerSec} requests/s; the higher is used\n`);
+    results.unshift(bareAfter.requestsPerSec > bareBefore.requestsPerSec ? bareAfter : bareBefore);
 
     // How fast one worker process turns the accepted backlog into stored events.
     const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
@@ -187,7 +193,8 @@ function report(results: Result[], drain: { events: number; seconds: number }): 
     '## Ingest (`npm run bench:ingest`)',
     '',
     `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ` +
-      `autocannon with ${CONNECTIONS} connections, no pipelining, ${DURATION_S} s a scenario${quick ? ' (--quick)' : ''}. PostgreSQL, Redis, the server under test and the load generator share the machine.`,
+      `autocannon with ${CONNECTIONS} connections, no pipelining, ${DURATION_S} s a scenario${quick ? ' (--quick)' : ''}. PostgreSQL, Redis, the server under test and the load generator share the machine. ` +
+      'The ceiling is the better of two runs of the bare route, one before and one after the engine scenarios.',
     '',
     table,
     '',

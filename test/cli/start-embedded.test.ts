@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { processesMentioning, spawnCli } from '../support/cli';
+import { processesMentioning, runCli, spawnCli } from '../support/cli';
+import { basicAuth, postJson } from '../support/engine';
 import { testEnv } from '../support/config';
 import { freePort } from '../support/redis-server';
 import { waitFor } from '../support/wait';
@@ -29,6 +30,36 @@ describe('consentflow start on the embedded default', () => {
     } finally {
       if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
     }
+  });
+
+  it('ingests on the embedded database: events in over HTTP, the person readable after a restart', async () => {
+    const env = testEnv({ LOG_LEVEL: 'silent' });
+    const source = JSON.parse(runCli(['sources', 'add', 'embedded site', '--json'], env).stdout) as { writeKey: string };
+    const port = await freePort();
+    const cli = spawnCli(['start'], { ...env, HTTP_PORT: String(port) });
+    const base = `http://127.0.0.1:${port}`;
+    try {
+      await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, { timeoutMs: 60_000, what: `readyz: ${cli.output()}` });
+      const auth = { authorization: basicAuth(source.writeKey) };
+      expect((await postJson(`${base}/v1/page`, { anonymousId: 'embedded-visitor', name: 'Home' }, auth)).status).toBe(200);
+      expect((await postJson(`${base}/v1/identify`, { anonymousId: 'embedded-visitor', traits: { email: 'embedded@example.com' } }, auth)).status).toBe(200);
+      await waitFor(async () => /consentflow_events_processed_total\{outcome="stored"\} 2/.test(await (await fetch(`${base}/metrics`)).text()), {
+        what: 'two events stored',
+      });
+      cli.child.kill('SIGTERM');
+      expect(await cli.exited).toBe(0);
+    } finally {
+      if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+    }
+    const shown = JSON.parse(runCli(['subject', 'show', '--anonymous-id', 'embedded-visitor', '--json'], env).stdout) as {
+      fields: Array<{ field: string; value: string }>;
+      events: Array<{ type: string; count: number }>;
+    };
+    expect(shown.fields.map((f) => [f.field, f.value])).toEqual([['email', 'embedded@example.com']]);
+    expect(shown.events).toEqual([
+      { type: 'identify', count: 1 },
+      { type: 'page', count: 1 },
+    ]);
   });
 
   it('starts its own redis-server under DATA_DIR when asked, and leaves no process behind', async () => {
