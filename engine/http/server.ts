@@ -25,7 +25,17 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     forceCloseConnections: 'idle',
   });
   installErrorHandling(app, deps.metrics, deps.config.http.bodyLimit);
+  // Counted from the moment the headers arrive (before the body), until answered or abandoned.
+  app.addHook('onRequest', (_request, _reply, done) => {
+    deps.metrics.httpInFlight.inc();
+    done();
+  });
+  app.addHook('onRequestAbort', (_request, done) => {
+    deps.metrics.httpInFlight.dec();
+    done();
+  });
   app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.httpInFlight.dec();
     if (reply.statusCode >= 500 || deps.log.isLevelEnabled('debug')) {
       request.log[reply.statusCode >= 500 ? 'warn' : 'debug'](
         { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },

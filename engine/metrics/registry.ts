@@ -12,8 +12,10 @@ export interface Metrics {
   readonly ingestEvents: Counter<'endpoint' | 'outcome'>;
   /** Pixel requests that stored nothing, by reason (the pixel itself always answers the GIF). */
   readonly pixelRejected: Counter<'reason'>;
-  /** Events the events worker processed, by outcome (stored, duplicate). */
+  /** Events the events worker processed, by outcome (stored, duplicate, rejected). */
   readonly eventsProcessed: Counter<'outcome'>;
+  /** HTTP requests received and not yet answered (what a shutdown waits for). */
+  readonly httpInFlight: Gauge;
 }
 
 /**
@@ -47,6 +49,12 @@ export function createMetrics(queues: Queues | undefined, log: Logger): Metrics 
     name: 'consentflow_events_processed_total',
     help: 'Events handled by the events worker, by outcome',
     labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+
+  const httpInFlight = new Gauge({
+    name: 'consentflow_http_requests_in_flight',
+    help: 'HTTP requests received and not yet answered',
     registers: [registry],
   });
 
@@ -88,5 +96,5 @@ export function createMetrics(queues: Queues | undefined, log: Logger): Metrics 
       },
     });
   }
-  return { registry, httpErrors, ingestEvents, pixelRejected, eventsProcessed };
+  return { registry, httpErrors, ingestEvents, pixelRejected, eventsProcessed, httpInFlight };
 }

@@ -27,6 +27,10 @@ describe('shutdown with a request in flight', () => {
     socket.on('error', () => undefined);
     // Headers and half a body: the request stays in flight until the socket closes.
     socket.write('POST /v1/track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"event":');
+    // Signal only once the server has the request (the metrics request itself counts as one more).
+    await waitFor(async () => /consentflow_http_requests_in_flight 2/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()), {
+      what: 'the half-sent request to be in flight',
+    });
     return { cli, socket };
   }
 
