@@ -51,7 +51,7 @@ export async function subjectShowCommand(
       ctx.print(JSON.stringify(report));
       return 0;
     }
-    ctx.print(`profile ${report.profileId} (first seen ${report.createdAt ?? '?'}, last seen ${report.lastSeenAt ?? '?'})`);
+    ctx.print(`profile ${report.profileId} (created ${report.createdAt ?? '?'}, last event ${report.lastSeenAt ?? '?'})`);
     ctx.print('identifiers (stored as keyed hashes only):');
     for (const i of report.identifiers) ctx.print(`  ${i.kind.padEnd(10)} from source ${i.sourceId} since ${i.createdAt}`);
     ctx.print('personal data (encrypted in the vault):');
