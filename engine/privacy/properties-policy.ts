@@ -4,6 +4,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ALWAYS_PII_TRAITS, PropertiesFile } from '../../schemas/properties-file';
 import { scrubText, scrubUrl } from './scrub-text';
+import { AppError } from '../errors';
 
 /**
  * Applies `rules/properties.yaml` to each event before storage: unlisted properties and traits are
@@ -138,12 +139,13 @@ export function loadPropertiesPolicy(filePath: string): PropertiesPolicy {
     text = fs.readFileSync(filePath, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new PropertiesPolicy(DEFAULT_PROPERTIES_FILE);
-    throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
+    throw new AppError('CONFIG_INVALID', `${name}: ${(err as Error).message}`, { cause: err });
   }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
-    throw new Error(
+    throw new AppError(
+      'CONFIG_INVALID',
       doc.errors
         .map((e) => {
           const { line, col } = lineCounter.linePos(e.pos[0]);
@@ -157,10 +159,10 @@ export function loadPropertiesPolicy(filePath: string): PropertiesPolicy {
     data = doc.toJS();
   } catch (err) {
     // e.g. an alias expanding past yaml's maxAliasCount (a "billion laughs" document).
-    throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
+    throw new AppError('CONFIG_INVALID', `${name}: ${(err as Error).message}`, { cause: err });
   }
   const parsed = PropertiesFile.safeParse(data);
-  if (!parsed.success) throw new Error(describe(name, parsed.error.issues));
+  if (!parsed.success) throw new AppError('CONFIG_INVALID', describe(name, parsed.error.issues));
   return new PropertiesPolicy(parsed.data);
 }
 

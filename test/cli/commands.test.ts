@@ -1,5 +1,7 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { runCli } from '../support/cli';
-import { testEnv } from '../support/config';
+import { tempDir, testEnv } from '../support/config';
 import { createTestDatabase } from '../support/database';
 import { startTestRedisServer } from '../support/redis-server';
 
@@ -34,6 +36,19 @@ describe('consentflow CLI', () => {
       );
     } finally {
       await redis.stop();
+    }
+  });
+
+  it('refuses to start with a rules file it cannot use, naming the file and the bad value', async () => {
+    const rulesDir = tempDir('cf-rules');
+    fs.writeFileSync(path.join(rulesDir, 'properties.yaml'), 'events:\n  "Order Completed":\n    allow: [order_id, 42]\n');
+    const database = await createTestDatabase();
+    try {
+      const result = runCli(['start'], testEnv({ DATABASE_URL: database.url, RULES_DIR: rulesDir }));
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(/^consentflow: .*properties\.yaml: events\.Order Completed\.allow\.1: expected string, received number\n$/);
+    } finally {
+      await database.drop();
     }
   });
 
