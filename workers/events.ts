@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { applyPendingMerges, processEventBatch } from '../engine/events/process-batch';
+import { applyPendingMerges } from '../engine/events/merges';
+import { processEventBatch } from '../engine/events/process-batch';
 import { EventPartitions } from '../engine/events/partitions';
 import { loadPropertiesPolicy } from '../engine/privacy/properties-policy';
 import type { JobHandlers } from '../engine/queues/worker';

@@ -1,16 +1,16 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
-import type { AcceptedEvent, EventType } from '../../schemas/segment';
+import type { Kysely, Transaction } from 'kysely';
+import type { AcceptedEvent } from '../../schemas/segment';
 import type { Keys } from '../config';
 import type { Databases } from '../db/connect';
-import type { Database, TraitValue, VaultDatabase, VaultDbOrTrx } from '../db/types';
+import type { VaultDatabase, VaultDbOrTrx } from '../db/types';
 import { eventIdentityKeys } from '../identity/keys';
-import { type Resolution, ResolutionConflict, resolveProfiles } from '../identity/resolve';
+import { ResolutionConflict, resolveProfiles } from '../identity/resolve';
 import type { PropertiesPolicy } from '../privacy/properties-policy';
-import { scrubText } from '../privacy/scrub-text';
-import { type FieldWrite, writeFields } from '../vault/fields';
-import { applyProfileMerges, claimReceipts, type EventRow, insertEvents, type ProfileUpsert, upsertProfiles } from './app-writes';
-import { minimizeContext } from './minimize-context';
+import { writeFields } from '../vault/fields';
+import { applyProfileMerges, claimReceipts, insertEvents, upsertProfiles } from './app-writes';
+import { lockProfiles, markMergesApplied, touchedProfiles } from './merges';
 import type { EventPartitions } from './partitions';
+import { eventRows, piiWrites, profileUpserts, storedMessageId } from './rows';
 
 export interface BatchDeps {
   readonly databases: Databases;
@@ -50,30 +50,6 @@ function isDataError(err: unknown): boolean {
   return code !== undefined && /^(22|23|54)/.test(code);
 }
 
-const record = (value: unknown): Record<string, unknown> | undefined =>
-  value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-
-/** The traits an event carries: an identify's own, else those analytics.js copies into context. */
-function traitsOf(event: Record<string, unknown>): Record<string, unknown> | undefined {
-  return record(event.traits) ?? record(record(event.context)?.traits);
-}
-
-function eventName(type: EventType, event: Record<string, unknown>): string | null {
-  const raw = type === 'track' ? event.event : type === 'page' || type === 'screen' ? event.name : undefined;
-  return typeof raw === 'string' ? scrubText(raw).slice(0, 200) : null;
-}
-
-function eventProperties(policy: PropertiesPolicy, type: EventType, name: string | null, event: Record<string, unknown>): Record<string, unknown> {
-  if (type === 'identify' || type === 'alias') return {}; // traits go to the profile and the vault
-  if (type === 'group') return { groupId: scrubText(String(event.groupId)).slice(0, 200) };
-  return policy.minimizeProperties(type, name ?? undefined, record(event.properties));
-}
-
-/**
- * The messageId as stored: it is the client's free text, so it is scrubbed like any other
- * (deterministically, so a replay still matches its receipt).
- */
-const storedMessageId = (e: AcceptedEvent) => scrubText(e.messageId);
 const receiptKey = (e: AcceptedEvent) => `${e.sourceId}\u0000${storedMessageId(e)}`;
 
 /** Keeps the first of each (source, messageId) in the batch; later copies are duplicates. */
@@ -115,7 +91,7 @@ export async function processEventBatch(deps: BatchDeps, events: readonly Accept
         .insertInto('app.event_rejections')
         .values({
           source_id: event.sourceId,
-          message_id: scrubText(event.messageId),
+          message_id: storedMessageId(event),
           received_at: new Date(event.receivedAt),
           reason: `SQLSTATE ${sqlState(err)}`,
         })
@@ -178,101 +154,5 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
   // crash in between leaves them to applyPendingMerges.
   if (mergesToMark.length > 0) await markMergesApplied(vaultDb, mergesToMark);
   return outcome;
-}
-
-function touchedProfiles(resolution: Resolution): string[] {
-  const ids = new Set<string>();
-  for (const id of resolution.profileIds) if (id) ids.add(id);
-  for (const m of resolution.merges) ids.add(m.loser).add(m.winner);
-  return [...ids];
-}
-
-/** Transaction-scoped advisory locks on profiles, in one order (the first 64 bits of the uuid). */
-async function lockProfiles(app: Transaction<Database>, profileIds: readonly string[]): Promise<void> {
-  if (profileIds.length === 0) return;
-  const numbers = [...new Set(profileIds.map((id) => BigInt.asIntN(64, BigInt(`0x${id.replace(/-/g, '').slice(0, 16)}`)).toString()))].sort();
-  await sql`select pg_advisory_xact_lock(n) from (select unnest(${numbers}::bigint[]) as n order by 1) as ordered`.execute(app);
-}
-
-/**
- * Merges the vault recorded but the app side never applied (a crash between the two commits, with a
- * separate vault database). Cheap when there are none: a partial index holds only pending rows.
- */
-export async function applyPendingMerges(databases: Databases, olderThanMs = 60_000): Promise<number> {
-  const pending = await databases.vaultDb
-    .selectFrom('vault.profile_merges')
-    .select(['loser_id', 'winner_id'])
-    .where('applied_at', 'is', null)
-    .where('merged_at', '<', new Date(Date.now() - olderThanMs))
-    .orderBy('merged_at')
-    .limit(500)
-    .execute();
-  if (pending.length === 0) return 0;
-  await databases.db.transaction().execute(async (app) => {
-    await lockProfiles(app, pending.flatMap((m) => [m.loser_id, m.winner_id]));
-    await applyProfileMerges(app, pending.map((m) => ({ loser: m.loser_id, winner: m.winner_id })));
-  });
-  await markMergesApplied(databases.vaultDb, pending.map((m) => m.loser_id));
-  return pending.length;
-}
-
-async function markMergesApplied(vault: VaultDbOrTrx, loserIds: readonly string[]): Promise<void> {
-  if (loserIds.length === 0) return;
-  await vault.updateTable('vault.profile_merges').set({ applied_at: new Date() }).where('loser_id', 'in', loserIds).execute();
-}
-
-function piiWrites(policy: PropertiesPolicy, events: readonly AcceptedEvent[], resolution: Resolution): FieldWrite[] {
-  // The latest value of each field per profile wins; one write per (profile, field).
-  const writes = new Map<string, FieldWrite>();
-  events.forEach((e, i) => {
-    const profileId = resolution.profileIds[i];
-    const key = profileId ? resolution.subjectKeys.get(profileId) : undefined;
-    if (!key) return;
-    const { pii } = policy.splitTraits(traitsOf(e.event));
-    const acquiredAt = new Date(e.occurredAt);
-    for (const [field, value] of Object.entries(pii)) {
-      const id = `${profileId}\u0000${field}`;
-      const previous = writes.get(id);
-      if (!previous || previous.acquiredAt <= acquiredAt) writes.set(id, { key, field, value, sourceId: e.sourceId, acquiredAt });
-    }
-  });
-  return [...writes.values()];
-}
-
-function profileUpserts(policy: PropertiesPolicy, events: readonly AcceptedEvent[], resolution: Resolution): ProfileUpsert[] {
-  const profiles = new Map<string, { sourceId: string; lastSeenAt: Date; traits: Record<string, TraitValue> }>();
-  events.forEach((e, i) => {
-    const profileId = resolution.profileIds[i];
-    if (!profileId) return;
-    const at = new Date(e.occurredAt);
-    const entry = profiles.get(profileId) ?? { sourceId: e.sourceId, lastSeenAt: at, traits: {} };
-    if (at > entry.lastSeenAt) entry.lastSeenAt = at;
-    if (e.event.type === 'identify') {
-      for (const [name, value] of Object.entries(policy.splitTraits(traitsOf(e.event)).traits)) {
-        const previous = entry.traits[name];
-        if (!previous || previous.at <= e.occurredAt) entry.traits[name] = { v: value, src: e.sourceId, at: e.occurredAt };
-      }
-    }
-    profiles.set(profileId, entry);
-  });
-  return [...profiles].map(([id, p]) => ({ id, ...p }));
-}
-
-function eventRows(policy: PropertiesPolicy, events: readonly AcceptedEvent[], resolution: Resolution): EventRow[] {
-  return events.map((e, i) => {
-    const type = e.event.type as EventType;
-    const name = eventName(type, e.event);
-    return {
-      profileId: resolution.profileIds[i] ?? null,
-      sourceId: e.sourceId,
-      messageId: storedMessageId(e),
-      type,
-      name,
-      occurredAt: new Date(e.occurredAt),
-      receivedAt: new Date(e.receivedAt),
-      properties: eventProperties(policy, type, name, e.event),
-      context: minimizeContext(e),
-    };
-  });
 }
 
