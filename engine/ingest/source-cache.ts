@@ -8,7 +8,7 @@ interface Entry {
 
 /**
  * Write-key look-ups on the hot path: every tracking request needs one, and sources change rarely.
- * Known keys are cached for `ttlMs`, unknown ones for a shorter time (so a new source works within
+ * Known keys are cached for `ttlMs` (one indexed query per key every few seconds), unknown ones for a shorter time (so a new source works within
  * seconds, and a flood of bad keys does not become a flood of queries). Revocation takes effect
  * within `ttlMs`.
  */
@@ -18,7 +18,7 @@ export class SourceCache {
 
   constructor(
     private readonly db: Db,
-    private readonly ttlMs = 30_000,
+    private readonly ttlMs = 5_000,
     private readonly negativeTtlMs = 2_000,
     private readonly maxEntries = 10_000,
   ) {}

@@ -43,3 +43,17 @@ export async function listSources(db: DbOrTrx): Promise<Source[]> {
   const rows = await db.selectFrom('app.sources').selectAll().where('revoked_at', 'is', null).orderBy('created_at').execute();
   return rows.map((row) => ({ id: row.id, name: row.name, writeKeyPrefix: row.write_key_prefix, createdAt: row.created_at.toISOString() }));
 }
+
+/**
+ * Revokes a source: its write key stops being accepted (within the API's cache time, 5 s). Its
+ * data stays, attributed to it. Returns false when no active source has that id.
+ */
+export async function revokeSource(db: DbOrTrx, id: string): Promise<boolean> {
+  const result = await db
+    .updateTable('app.sources')
+    .set({ revoked_at: new Date() })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}

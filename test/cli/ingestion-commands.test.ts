@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { runCli } from '../support/cli';
 import { basicAuth, postJson, startTestEngine, type TestEngine, waitForEvents } from '../support/engine';
 import { testKeysEnv } from '../support/config';
+import { waitFor } from '../support/wait';
 
 describe('consentflow sources and subject commands', () => {
   let engine: TestEngine;
@@ -26,6 +27,19 @@ describe('consentflow sources and subject commands', () => {
     expect(listed.stdout).toContain('www.example.com');
     expect(listed.stdout).not.toContain(source.writeKey);
     expect(runCli(['sources', 'add', 'bad\nname'], cliEnv()).stderr).toBe('consentflow: NAME: control characters are not allowed\n');
+
+    // A leaked key: revoked, it is refused by the running API within its cache time, without a restart.
+    const revoked = runCli(['sources', 'revoke', source.id], cliEnv());
+    expect(revoked.stdout).toBe(`revoked source ${source.id}: its write key is refused within 5 s; its data stays\n`);
+    await waitFor(
+      async () => (await postJson(`${engine.url}/v1/track`, { event: 'After revoke', anonymousId: 'cli' }, { authorization: basicAuth(source.writeKey) })).status === 401,
+      { timeoutMs: 10_000, what: 'the revoked key refused' },
+    );
+    expect(runCli(['sources', 'list'], cliEnv()).stdout).not.toContain('www.example.com');
+    const again = runCli(['sources', 'revoke', source.id], cliEnv());
+    expect(again.status).toBe(1);
+    expect(again.stderr).toBe(`consentflow: no active source has the id ${source.id}\n`);
+    expect(runCli(['sources', 'revoke', 'nope'], cliEnv()).stderr).toContain("ID 'nope': expected a source id");
   });
 
   it('shows what is stored about a person, decrypted, and says so when nobody is known', async () => {

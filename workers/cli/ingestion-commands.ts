@@ -1,7 +1,7 @@
 import { loadKeys } from '../../engine/config';
 import { AppError } from '../../engine/errors';
 import { describeSubject } from '../../engine/identity/subject';
-import { createSource, listSources } from '../../engine/ingest/sources';
+import { createSource, listSources, revokeSource } from '../../engine/ingest/sources';
 import { withMigratedDatabases } from '../../engine/runtime/database-only';
 import { ApiKeyName } from '../../schemas/api-keys';
 import type { CommandContext } from './commands';
@@ -27,6 +27,17 @@ export async function sourcesListCommand(ctx: CommandContext, options: { json?: 
     if (options.json) ctx.print(JSON.stringify(sources));
     else if (sources.length === 0) ctx.print('no sources yet: create one with `consentflow sources add NAME`');
     else for (const s of sources) ctx.print(`${s.id}  ${s.writeKeyPrefix}…  ${s.name}`);
+    return 0;
+  });
+}
+
+export async function sourcesRevokeCommand(ctx: CommandContext, id: string): Promise<number> {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
+    throw new AppError('VALIDATION_FAILED', `ID '${id}': expected a source id (a UUID, as \`consentflow sources list\` prints)`);
+  }
+  return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
+    if (!(await revokeSource(databases.db, id))) throw new AppError('NOT_FOUND', `no active source has the id ${id}`);
+    ctx.print(`revoked source ${id}: its write key is refused within 5 s; its data stays`);
     return 0;
   });
 }

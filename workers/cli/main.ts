@@ -13,7 +13,7 @@ import {
   startCommand,
   workerCommand,
 } from './commands';
-import { sourcesAddCommand, sourcesListCommand, subjectShowCommand } from './ingestion-commands';
+import { sourcesAddCommand, sourcesListCommand, sourcesRevokeCommand, subjectShowCommand } from './ingestion-commands';
 
 import { packageVersion } from './package-version';
 
@@ -104,6 +104,14 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }) => {
       exitCode = await sourcesListCommand(context(), options);
+    });
+
+  sources
+    .command('revoke')
+    .description('stop accepting a source\'s write key (a leaked key, a retired site); its data stays')
+    .argument('<id>', 'the source id, as `consentflow sources list` prints it')
+    .action(async (id: string) => {
+      exitCode = await sourcesRevokeCommand(context(), id);
     });
 
   const subject = program.command('subject').description("a person's data (privacy officer)");
