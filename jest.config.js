@@ -9,6 +9,7 @@ module.exports = {
   // dependencies to CommonJS like the sources.
   transformIgnorePatterns: ['/node_modules/(?!(cookie)/)'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 30000,
   // Integration tests share one PostgreSQL and one Redis; two workers match the machine's two cores.
   maxWorkers: 2,
