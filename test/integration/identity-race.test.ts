@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { sql } from 'kysely';
 import { EventPartitions } from '../../engine/events/partitions';
-import { processEventBatch } from '../../engine/events/process-batch';
+import { type BatchDeps, processEventBatch } from '../../engine/events/process-batch';
 import { describeSubject } from '../../engine/identity/subject';
 import { createSource } from '../../engine/ingest/sources';
 import { loadPropertiesPolicy } from '../../engine/privacy/properties-policy';
@@ -20,10 +20,17 @@ describe.each([
   let env: TestServices;
   let vault: TestDatabase | undefined;
   let sourceId: string;
+  let deps: BatchDeps;
   beforeAll(async () => {
     vault = separateVault ? await createTestDatabase() : undefined;
     env = await openTestServices({ DATABASE_POOL_SIZE: '12', ...(vault ? { VAULT_DATABASE_URL: vault.url } : {}) });
     sourceId = (await createSource(env.services.databases.db, 'race')).id;
+    deps = {
+      databases: env.services.databases,
+      keys: env.services.keys,
+      policy: loadPropertiesPolicy(path.resolve(__dirname, '../../rules/properties.yaml')),
+      partitions: new EventPartitions(env.services.databases.db),
+    };
   });
   afterAll(async () => {
     await env.close();
@@ -36,12 +43,6 @@ describe.each([
   };
 
   it('makes one profile from 20 batches identifying the same email at once, and chains of merges converge', async () => {
-    const deps = {
-      databases: env.services.databases,
-      keys: env.services.keys,
-      policy: loadPropertiesPolicy(path.resolve(__dirname, '../../rules/properties.yaml')),
-      partitions: new EventPartitions(env.services.databases.db),
-    };
     // Each device first browses anonymously…
     await Promise.all(
       Array.from({ length: 20 }, (_, i) => processEventBatch(deps, [event(`view-${i}`, { type: 'page', anonymousId: `device-${i}`, name: 'Home' })])),
@@ -72,12 +73,6 @@ describe.each([
   });
 
   it('keeps every event on a live profile when anonymous visitors identify while others still browse', async () => {
-    const deps = {
-      databases: env.services.databases,
-      keys: env.services.keys,
-      policy: loadPropertiesPolicy(path.resolve(__dirname, '../../rules/properties.yaml')),
-      partitions: new EventPartitions(env.services.databases.db),
-    };
     // 30 people, each known on one device and anonymous on another…
     await Promise.all(
       Array.from({ length: 30 }, (_, i) => [

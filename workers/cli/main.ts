@@ -41,9 +41,12 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     return { config, log, env, print: (line) => process.stdout.write(`${line}\n`) };
   };
   let exitCode = 0;
-  const run = (action: () => Promise<number>) => async () => {
-    exitCode = await action();
-  };
+  // Every command's action returns its exit code; commander passes its arguments and options through.
+  const run =
+    <A extends unknown[]>(action: (...args: A) => Promise<number>) =>
+    async (...args: A) => {
+      exitCode = await action(...args);
+    };
 
   const program = new Command('consentflow')
     .description('Event-driven marketing automation where consent and privacy law are part of the engine.')
@@ -63,9 +66,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     .command('worker')
     .description('run queue workers only (needs DATABASE_URL)')
     .option('--queues <names>', 'comma-separated queue names (default: every queue with a worker)')
-    .action(async (options: { queues?: string }) => {
-      exitCode = await workerCommand(context('server'), options.queues);
-    });
+    .action(run((options: { queues?: string }) => workerCommand(context('server'), options.queues)));
   program
     .command('migrate')
     .description('apply pending database migrations and exit')
@@ -78,16 +79,12 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     .requiredOption('--role <role>', 'marketer, operator, privacy_officer or admin')
     .option('--name <name>', 'a label to tell keys apart')
     .option('--json', 'print a JSON object with the key')
-    .action(async (options: { role: string; name?: string; json?: boolean }) => {
-      exitCode = await keysCreateCommand(context(), options);
-    });
+    .action(run((options: { role: string; name?: string; json?: boolean }) => keysCreateCommand(context(), options)));
   keys
     .command('list')
     .description('list admin API keys (never the keys themselves)')
     .option('--json', 'print JSON')
-    .action(async (options: { json?: boolean }) => {
-      exitCode = await keysListCommand(context(), options);
-    });
+    .action(run((options: { json?: boolean }) => keysListCommand(context(), options)));
 
   const sources = program.command('sources').description('manage tracking sources (websites, apps, servers) and their write keys');
   sources
@@ -95,24 +92,18 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     .description('create a source and print its write key once')
     .argument('<name>', 'a name for the source, e.g. "www.example.com"')
     .option('--json', 'print a JSON object with the write key')
-    .action(async (name: string, options: { json?: boolean }) => {
-      exitCode = await sourcesAddCommand(context(), name, options);
-    });
+    .action(run((name: string, options: { json?: boolean }) => sourcesAddCommand(context(), name, options)));
   sources
     .command('list')
     .description('list sources (never their write keys)')
     .option('--json', 'print JSON')
-    .action(async (options: { json?: boolean }) => {
-      exitCode = await sourcesListCommand(context(), options);
-    });
+    .action(run((options: { json?: boolean }) => sourcesListCommand(context(), options)));
 
   sources
     .command('revoke')
     .description('stop accepting a source\'s write key (a leaked key, a retired site); its data stays')
     .argument('<id>', 'the source id, as `consentflow sources list` prints it')
-    .action(async (id: string) => {
-      exitCode = await sourcesRevokeCommand(context(), id);
-    });
+    .action(run((id: string) => sourcesRevokeCommand(context(), id)));
 
   const subject = program.command('subject').description("a person's data (privacy officer)");
   subject
@@ -122,9 +113,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     .option('--user-id <id>', 'the userId a site sent')
     .option('--anonymous-id <id>', 'an anonymousId (cookie or device id)')
     .option('--json', 'print JSON')
-    .action(async (options: { email?: string; userId?: string; anonymousId?: string; json?: boolean }) => {
-      exitCode = await subjectShowCommand(context(), options);
-    });
+    .action(run((options: { email?: string; userId?: string; anonymousId?: string; json?: boolean }) => subjectShowCommand(context(), options)));
 
   try {
     await program.parseAsync(argv, { from: 'user' });
