@@ -7,9 +7,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { PropertiesFile } from '../schemas/properties-file';
+import { PurposesFile } from '../schemas/purposes-file';
 
 export const JSON_SCHEMAS: Record<string, z.ZodType> = {
   'properties.schema.json': PropertiesFile,
+  'purposes.schema.json': PurposesFile,
 };
 
 export function renderJsonSchema(schema: z.ZodType): string {

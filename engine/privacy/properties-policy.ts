@@ -1,10 +1,6 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
-import type { z } from 'zod';
 import { ALWAYS_PII_TRAITS, PropertiesFile } from '../../schemas/properties-file';
+import { deepFreeze, loadRulesFile } from '../rules-files/load-rules-file';
 import { scrubText, scrubUrl } from './scrub-text';
-import { AppError } from '../errors';
 
 /**
  * Applies `rules/properties.yaml` to each event before storage: unlisted properties and traits are
@@ -113,63 +109,10 @@ export class PropertiesPolicy {
   }
 }
 
-/** A message naming the file and, per issue, the path in it: `rules/properties.yaml: events.X.allow.0: …`. */
-function describe(file: string, issues: readonly z.core.$ZodIssue[]): string {
-  return issues
-    .map((issue) => {
-      const message = issue.message.replace(/^Invalid input: /, '');
-      return issue.path.length > 0 ? `${file}: ${issue.path.map(String).join('.')}: ${message}` : `${file}: ${message}`;
-    })
-    .join('; ');
-}
-
-function displayName(filePath: string): string {
-  const relative = path.relative(process.cwd(), filePath);
-  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : filePath;
-}
-
 /**
  * Reads and validates the file (YAML, or JSON, which YAML also reads). A missing file means the
  * built-in default; a present but invalid one is an error, never a silent fallback.
  */
 export function loadPropertiesPolicy(filePath: string): PropertiesPolicy {
-  const name = displayName(filePath);
-  let text: string;
-  try {
-    text = fs.readFileSync(filePath, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new PropertiesPolicy(DEFAULT_PROPERTIES_FILE);
-    throw new AppError('CONFIG_INVALID', `${name}: ${(err as Error).message}`, { cause: err });
-  }
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new AppError(
-      'CONFIG_INVALID',
-      doc.errors
-        .map((e) => {
-          const { line, col } = lineCounter.linePos(e.pos[0]);
-          return `${name}:${line}:${col}: ${e.message}`;
-        })
-        .join('; '),
-    );
-  }
-  let data: unknown;
-  try {
-    data = doc.toJS();
-  } catch (err) {
-    // e.g. an alias expanding past yaml's maxAliasCount (a "billion laughs" document).
-    throw new AppError('CONFIG_INVALID', `${name}: ${(err as Error).message}`, { cause: err });
-  }
-  const parsed = PropertiesFile.safeParse(data);
-  if (!parsed.success) throw new AppError('CONFIG_INVALID', describe(name, parsed.error.issues));
-  return new PropertiesPolicy(parsed.data);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
+  return new PropertiesPolicy(loadRulesFile(filePath, PropertiesFile, DEFAULT_PROPERTIES_FILE));
 }
