@@ -19,7 +19,16 @@ export interface Config {
     readonly urlExplicit: boolean;
     readonly embedded: 'auto' | 'always' | 'off';
   };
-  readonly smtpUrl: string | undefined;
+  readonly email: {
+    /** Unset: messages are written as `.eml` files under `dataDir/outbox`. */
+    readonly smtpUrl: string | undefined;
+    /** The From of every email: `addr@domain` or `Name <addr@domain>`. */
+    readonly from: string;
+  };
+  readonly privacy: {
+    /** Whether `DNT: 1` objects to profiling and analytics as `Sec-GPC: 1` does (GDPR Art. 21(5)). */
+    readonly honorDnt: boolean;
+  };
   readonly http: {
     readonly host: string;
     readonly port: number;
@@ -106,7 +115,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       urlExplicit: e.REDIS_URL !== undefined,
       embedded: e.EMBEDDED_REDIS,
     },
-    smtpUrl: e.SMTP_URL,
+    email: { smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM },
+    privacy: { honorDnt: e.HONOR_DNT },
     http: {
       host: e.HTTP_HOST,
       port: e.HTTP_PORT,

@@ -18,6 +18,17 @@ const redisUrl = z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or r
 
 const smtpUrl = z.url({ protocol: /^smtps?$/, error: 'expected an smtp:// or smtps:// URL' }).optional();
 
+// A mailbox as RFC 5322 §3.4 writes one: a bare addr-spec, or an addr-spec in angle brackets after
+// an optional display name. Narrower than the RFC on purpose: no comments, no groups, no second
+// address, and no line break, which would let the value inject headers.
+const ADDR_SPEC = String.raw`[^\s<>@",;:()\[\]\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*`;
+const MAILBOX = new RegExp(String.raw`^(?:${ADDR_SPEC}|[^<>\r\n]*<${ADDR_SPEC}>)$`);
+const EMAIL_FROM_RULE = 'expected addr@domain or Name <addr@domain>';
+const mailbox = z.string().regex(MAILBOX, EMAIL_FROM_RULE);
+
+const BOOLEAN_RULE = 'expected true or false';
+const boolean = z.stringbool({ truthy: ['true'], falsy: ['false'], error: BOOLEAN_RULE });
+
 /** An empty variable means "unset", as it does for shells and docker-compose `KEY=` lines. */
 const emptyAsUnset = (value: unknown) => (value === '' ? undefined : value);
 
@@ -32,6 +43,8 @@ export const EnvSchema = z.object({
     z.enum(['auto', 'always', 'off'], { error: 'expected auto, always or off' }).default('auto'),
   ),
   SMTP_URL: z.preprocess(emptyAsUnset, smtpUrl),
+  EMAIL_FROM: z.preprocess(emptyAsUnset, mailbox.default('consentflow <no-reply@localhost>')),
+  HONOR_DNT: z.preprocess(emptyAsUnset, boolean.default(true)),
   HTTP_HOST: z.preprocess(emptyAsUnset, z.string().min(1).default('127.0.0.1')),
   HTTP_PORT: z.preprocess(emptyAsUnset, port.default(8080)),
   HTTP_TRUST_PROXY: z.preprocess(

@@ -15,7 +15,10 @@ describe('configuration', () => {
     expect(config.rulesDir).toBe('/srv/app/rules');
     expect(config.queuePrefix).toBe('{cf}');
     expect(config.http.publicUrl).toBe('http://localhost:8080');
+    expect(config.email).toEqual({ smtpUrl: undefined, from: 'consentflow <no-reply@localhost>' });
+    expect(config.privacy).toEqual({ honorDnt: true });
     expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.email)).toBe(true);
     expect(Object.isFrozen(config.http)).toBe(true);
     expect(() => {
       (config.http as { port: number }).port = 1;
@@ -24,6 +27,29 @@ describe('configuration', () => {
 
   it('treats empty variables as unset', () => {
     expect(loadConfig({ HTTP_PORT: '', DATABASE_URL: '' }).http.port).toBe(8080);
+    const config = loadConfig({ SMTP_URL: '', EMAIL_FROM: '', HONOR_DNT: '' });
+    expect(config.email).toEqual({ smtpUrl: undefined, from: 'consentflow <no-reply@localhost>' });
+    expect(config.privacy.honorDnt).toBe(true);
+  });
+
+  it('reads the email settings', () => {
+    const config = loadConfig({ SMTP_URL: 'smtp://user:pass@mail.example.com:587', EMAIL_FROM: 'news@shop.example' });
+    expect(config.email).toEqual({ smtpUrl: 'smtp://user:pass@mail.example.com:587', from: 'news@shop.example' });
+  });
+
+  it.each(['news@shop.example', 'Shop News <news@shop.example>', '"Shop, Inc." <news+pl@mail.shop.example>', 'Sklep Łódź <sklep@lodz.example>', '<news@shop.example>'])(
+    'accepts EMAIL_FROM=%j',
+    (from) => {
+      expect(loadConfig({ EMAIL_FROM: from }).email.from).toBe(from);
+    },
+  );
+
+  it.each([
+    ['true', true],
+    ['false', false],
+    ['FALSE', false],
+  ])('reads HONOR_DNT=%j as %j', (value, expected) => {
+    expect(loadConfig({ HONOR_DNT: value }).privacy.honorDnt).toBe(expected);
   });
 
   it.each([
@@ -35,6 +61,14 @@ describe('configuration', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL="loud": expected fatal, error, warn, info, debug, trace or silent'],
     [{ EMBEDDED_REDIS: 'yes' }, 'EMBEDDED_REDIS="yes": expected auto, always or off'],
     [{ QUEUE_PREFIX: 'a b' }, 'QUEUE_PREFIX="a b": expected 1-64 characters'],
+    [{ SMTP_URL: 'http://mail.example.com' }, 'SMTP_URL: expected an smtp:// or smtps:// URL'],
+    [{ EMAIL_FROM: 'no-reply' }, 'EMAIL_FROM="no-reply": expected addr@domain or Name <addr@domain>'],
+    [{ EMAIL_FROM: 'Shop <news@shop.example' }, 'EMAIL_FROM="Shop <news@shop.example": expected addr@domain or Name <addr@domain>'],
+    [{ EMAIL_FROM: 'Shop <news@shop.example> x' }, 'EMAIL_FROM="Shop <news@shop.example> x": expected addr@domain or Name <addr@domain>'],
+    [{ EMAIL_FROM: 'a@b.example, c@d.example' }, 'EMAIL_FROM="a@b.example, c@d.example": expected addr@domain'],
+    [{ EMAIL_FROM: 'Shop\r\nBcc: x@y.example <news@shop.example>' }, 'EMAIL_FROM="Shop\\r\\nBcc: x@y.example <news@shop.example>": expected addr@domain'],
+    [{ HONOR_DNT: 'yes' }, 'HONOR_DNT="yes": expected true or false'],
+    [{ HONOR_DNT: '1' }, 'HONOR_DNT="1": expected true or false'],
     [{ VAULT_DATABASE_URL: 'postgres://localhost/vault' }, 'VAULT_DATABASE_URL is set but DATABASE_URL is not'],
     [{ MASTER_KEY: 'x', MASTER_KEY_FILE: '/k' }, 'MASTER_KEY and MASTER_KEY_FILE are both set'],
   ])('rejects %j with one clear line', (env, expected) => {
