@@ -15,3 +15,7 @@ export const IngestBatchJob = z.object({
   events: z.array(AcceptedEvent).min(1).max(1_000),
 });
 export type IngestBatchJob = z.infer<typeof IngestBatchJob>;
+
+/** A double opt-in confirmation to email; the id only (the address is read from the vault at send time). */
+export const ConfirmationEmailJob = z.object({ confirmationId: z.uuid() });
+export type ConfirmationEmailJob = z.infer<typeof ConfirmationEmailJob>;

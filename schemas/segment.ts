@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConsentChange } from './consent';
 
 /**
  * Segment's tracking spec (https://segment.com/docs/connections/spec/), so existing SDKs can send here
@@ -79,6 +80,8 @@ export const AcceptedEvent = z.object({
   ipPrefix: z.string().max(64).optional(),
   /** Browser privacy signals on the request: Sec-GPC and DNT (the consent module decides what they mean). */
   signals: z.object({ gpc: z.boolean(), dnt: z.boolean() }),
+  /** A change of consent the event carries (POST /v1/consent, or a `Consent Updated` track event). */
+  consent: ConsentChange.optional(),
   /** The Segment event as the API validated it; the worker checks it again on the way out of Redis. */
   event: SegmentEvent,
 });

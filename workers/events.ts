@@ -1,15 +1,12 @@
-import path from 'node:path';
 import { applyPendingMerges } from '../engine/events/merges';
 import { processEventBatch } from '../engine/events/process-batch';
-import { EventPartitions } from '../engine/events/partitions';
-import { loadPropertiesPolicy } from '../engine/privacy/properties-policy';
+import { batchDeps, enqueueConfirmations } from '../engine/runtime/batch';
 import type { JobHandlers } from '../engine/queues/worker';
 import type { Services } from '../engine/runtime/services';
 
 /** The events worker: tracking events from the API become pseudonymous profiles, events and vault entries. */
 export function eventsHandlers(services: Services): JobHandlers<'events'> {
-  const policy = loadPropertiesPolicy(path.join(services.config.rulesDir, 'properties.yaml'));
-  const deps = { databases: services.databases, keys: services.keys, policy, partitions: new EventPartitions(services.databases.db) };
+  const deps = batchDeps(services);
   const separateVault = (services.databases.vaultDb as unknown) !== (services.databases.db as unknown);
   let lastSweep = 0;
   return {
@@ -27,6 +24,11 @@ export function eventsHandlers(services: Services): JobHandlers<'events'> {
         services.metrics.eventsProcessed.inc({ outcome: 'rejected' }, outcome.rejected);
         log.warn({ rejected: outcome.rejected }, 'events refused by PostgreSQL were set aside in app.event_rejections');
       }
+      if (outcome.unlinked > 0) services.metrics.eventsProcessed.inc({ outcome: 'unlinked' }, outcome.unlinked);
+      // Committed first, then queued; an enqueue lost here is found again by the confirmation sweeper.
+      await enqueueConfirmations(services, outcome.confirmations).catch((err: unknown) =>
+        log.warn({ err }, 'confirmation emails not queued yet; the email worker sweeper will queue them'),
+      );
       log.debug(outcome, 'event batch processed');
       return outcome;
     },

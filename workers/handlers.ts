@@ -1,6 +1,7 @@
 import type { QueueName } from '../engine/queues/catalog';
 import type { JobHandlers } from '../engine/queues/worker';
 import type { Services } from '../engine/runtime/services';
+import { emailHandlers } from './email';
 import { eventsHandlers } from './events';
 
 export type HandlerRegistry = { readonly [Q in QueueName]?: (services: Services) => JobHandlers<Q> };
@@ -8,4 +9,5 @@ export type HandlerRegistry = { readonly [Q in QueueName]?: (services: Services)
 /** Which engine piece handles each queue; `worker --queues` refuses a queue without one, by name. */
 export const HANDLERS: HandlerRegistry = {
   events: eventsHandlers,
+  email: emailHandlers,
 };

@@ -73,6 +73,82 @@ export interface EventsTable {
   context: ColumnType<Record<string, unknown>, string, string>;
 }
 
+export type ConsentDecisionKind = 'granted' | 'withdrawn' | 'objected';
+export type ConsentSourceKind = 'write_key' | 'form' | 'url' | 'email_link' | 'preference_page' | 'admin' | 'import' | 'browser_signal';
+export type ConsentMethod =
+  | 'form'
+  | 'banner'
+  | 'double_opt_in'
+  | 'api'
+  | 'email_link'
+  | 'preference_page'
+  | 'browser_signal'
+  | 'tcf'
+  | 'admin'
+  | 'import';
+
+/** Append-only (a trigger refuses UPDATE, DELETE and TRUNCATE outside erasure). */
+export interface ConsentLedgerTable {
+  id: Generated<string>;
+  profile_id: string;
+  purpose: string;
+  decision: ConsentDecisionKind;
+  occurred_at: Date;
+  recorded_at: ColumnType<Date, Date | undefined, never>;
+  source_kind: ConsentSourceKind;
+  source_id: string | null;
+  source_ref: string | null;
+  method: ConsentMethod;
+  notice_id: string | null;
+  notice_version: number | null;
+  notice_hash: Buffer | null;
+  ip_prefix: string | null;
+  event_message_id: string | null;
+  merged_from: string | null;
+}
+
+/** A view: the latest ledger row per (profile, purpose). */
+export interface ConsentCurrentView {
+  profile_id: string;
+  purpose: string;
+  decision: ConsentDecisionKind;
+  occurred_at: Date;
+  method: ConsentMethod;
+  source_kind: ConsentSourceKind;
+  notice_id: string | null;
+  notice_version: number | null;
+  ledger_id: string;
+}
+
+export interface ConsentConfirmationsTable {
+  id: string;
+  profile_id: string;
+  purposes: string[];
+  notice_id: string;
+  notice_version: number;
+  notice_hash: Buffer;
+  source_id: string | null;
+  source_ref: string | null;
+  ip_prefix: string | null;
+  event_message_id: string | null;
+  requested_at: Date;
+  expires_at: Date;
+  email_sent_at: Date | null;
+  confirmed_at: Date | null;
+}
+
+export interface DecisionsTable {
+  id: Generated<string>;
+  profile_id: string;
+  action: string;
+  allowed: boolean;
+  reason: string;
+  purposes: string[];
+  missing: ColumnType<string[], string[] | undefined, string[]>;
+  ref: ColumnType<Record<string, unknown>, string | undefined, string>;
+  decided_at: ColumnType<Date, Date | undefined, never>;
+}
+
 export interface Database {
   'app.api_keys': ApiKeysTable;
   'app.sources': SourcesTable;
@@ -80,6 +156,10 @@ export interface Database {
   'app.event_receipts': EventReceiptsTable;
   'app.event_rejections': EventRejectionsTable;
   'app.events': EventsTable;
+  'app.consent_ledger': ConsentLedgerTable;
+  'app.consent_current': ConsentCurrentView;
+  'app.consent_confirmations': ConsentConfirmationsTable;
+  'app.decisions': DecisionsTable;
 }
 
 export type IdentityKind = 'email' | 'user' | 'anonymous' | 'phone';

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { copyLedgerOnMerge } from '../consent/ledger';
 import type { DbOrTrx, EventType, TraitValue } from '../db/types';
 
 export interface ProfileUpsert {
@@ -30,13 +31,16 @@ export async function upsertProfiles(db: DbOrTrx, profiles: readonly ProfileUpse
 }
 
 /**
- * Applies merges to the pseudonymous side: the loser's events move to the winner, its traits fill
+ * Applies merges to the pseudonymous side: the loser's events, consent history and decisions move to the winner, its traits fill
  * the winner's gaps, and the loser's row goes. Idempotent, so a merge can be applied again after a
  * crash between the vault's commit and this one.
  */
 export async function applyProfileMerges(db: DbOrTrx, merges: ReadonlyArray<{ loser: string; winner: string }>): Promise<void> {
   for (const { loser, winner } of merges) {
     await db.updateTable('app.events').set({ profile_id: winner }).where('profile_id', '=', loser).execute();
+    await copyLedgerOnMerge(db, loser, winner);
+    await db.updateTable('app.consent_confirmations').set({ profile_id: winner }).where('profile_id', '=', loser).execute();
+    await db.updateTable('app.decisions').set({ profile_id: winner }).where('profile_id', '=', loser).execute();
     await sql`update app.profiles w
       set traits = l.traits || w.traits, last_seen_at = greatest(w.last_seen_at, l.last_seen_at),
           created_at = least(w.created_at, l.created_at), updated_at = now()

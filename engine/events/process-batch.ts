@@ -8,6 +8,7 @@ import { ResolutionConflict, resolveProfiles } from '../identity/resolve';
 import type { PropertiesPolicy } from '../privacy/properties-policy';
 import { writeFields } from '../vault/fields';
 import { applyProfileMerges, claimReceipts, insertEvents, upsertProfiles } from './app-writes';
+import { applyBatchConsent, type ConsentStepOptions } from './consent-step';
 import { lockProfiles, markMergesApplied, touchedProfiles } from './merges';
 import type { EventPartitions } from './partitions';
 import { eventRows, piiWrites, profileUpserts, storedMessageId } from './rows';
@@ -17,6 +18,7 @@ export interface BatchDeps {
   readonly keys: Keys;
   readonly policy: PropertiesPolicy;
   readonly partitions: EventPartitions;
+  readonly consent: ConsentStepOptions;
 }
 
 export interface BatchOutcome {
@@ -24,7 +26,13 @@ export interface BatchOutcome {
   readonly duplicates: number;
   /** Events PostgreSQL refused, set aside in app.event_rejections so the rest could be stored. */
   readonly rejected: number;
+  /** Stored without a link to their profile: the person's consent (or a browser signal) forbade it. */
+  readonly unlinked: number;
+  /** Double opt-in confirmations created, whose email is still to be sent. */
+  readonly confirmations: readonly string[];
 }
+
+const NOTHING_STORED = { stored: 0, rejected: 0, unlinked: 0, confirmations: [] } as const;
 
 const MAX_CONFLICT_RETRIES = 5;
 // SQLSTATE 40P01 deadlock_detected, 40001 serialization_failure: the transaction was rolled back whole.
@@ -65,7 +73,8 @@ function firstOccurrences(events: readonly AcceptedEvent[]): AcceptedEvent[] {
 
 /**
  * What the events worker does with one job: deduplicate, resolve identities, split PII into the
- * vault, minimize the rest and store it; set-based SQL, one transaction per batch (two when the vault
+ * vault, record the consent events carry, minimize the rest and store it (linked to the profile only
+ * where consent allows); set-based SQL, one transaction per batch (two when the vault
  * has its own database: the vault commits first, and everything it does is idempotent on retry).
  */
 export async function processEventBatch(deps: BatchDeps, events: readonly AcceptedEvent[]): Promise<BatchOutcome> {
@@ -80,11 +89,15 @@ export async function processEventBatch(deps: BatchDeps, events: readonly Accept
   let stored = 0;
   let duplicates = 0;
   let rejected = 0;
+  let unlinked = 0;
+  const confirmations: string[] = [];
   for (const event of events) {
     try {
       const outcome = await processWithRetries(deps, [event]);
       stored += outcome.stored;
       duplicates += outcome.duplicates;
+      unlinked += outcome.unlinked;
+      confirmations.push(...outcome.confirmations);
     } catch (err) {
       if (!isDataError(err)) throw err;
       await deps.databases.db
@@ -99,7 +112,7 @@ export async function processEventBatch(deps: BatchDeps, events: readonly Accept
       rejected++;
     }
   }
-  return { stored, duplicates, rejected };
+  return { stored, duplicates, rejected, unlinked, confirmations };
 }
 
 async function processWithRetries(deps: BatchDeps, events: readonly AcceptedEvent[]): Promise<BatchOutcome> {
@@ -123,7 +136,7 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
       unique.map((e) => ({ sourceId: e.sourceId, messageId: storedMessageId(e), receivedAt: new Date(e.receivedAt) })),
     );
     const todo = unique.filter((e) => fresh.has(receiptKey(e)));
-    if (todo.length === 0) return { stored: 0, duplicates: events.length, rejected: 0 };
+    if (todo.length === 0) return { ...NOTHING_STORED, duplicates: events.length };
 
     const vaultWork = async (vault: VaultDbOrTrx) => {
       const resolution = await resolveProfiles(
@@ -144,11 +157,18 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
 
     await upsertProfiles(app, profileUpserts(deps.policy, todo, resolution));
     await applyProfileMerges(app, resolution.merges);
-    await insertEvents(app, eventRows(deps.policy, todo, resolution));
+    const consent = await applyBatchConsent(app, deps.consent, todo, resolution.profileIds);
+    await insertEvents(app, eventRows(deps.policy, todo, consent.linkedProfileIds));
     const merged = resolution.merges.map((m) => m.loser);
     if (sharedDatabase) await markMergesApplied(app as unknown as Transaction<VaultDatabase>, merged);
     else mergesToMark = merged;
-    return { stored: todo.length, duplicates: events.length - todo.length, rejected: 0 };
+    return {
+      stored: todo.length,
+      duplicates: events.length - todo.length,
+      rejected: 0,
+      unlinked: consent.unlinked,
+      confirmations: consent.confirmations,
+    };
   });
   // With a separate vault database, merges are marked applied only once the app side committed; a
   // crash in between leaves them to applyPendingMerges.

@@ -74,12 +74,13 @@ export function profileUpserts(policy: PropertiesPolicy, events: readonly Accept
   return [...profiles].map(([id, p]) => ({ id, ...p }));
 }
 
-export function eventRows(policy: PropertiesPolicy, events: readonly AcceptedEvent[], resolution: Resolution): EventRow[] {
+/** Event rows, each under the profile consent lets it be linked to (null: kept unlinked). */
+export function eventRows(policy: PropertiesPolicy, events: readonly AcceptedEvent[], profileIds: ReadonlyArray<string | null>): EventRow[] {
   return events.map((e, i) => {
     const type = e.event.type as EventType;
     const name = eventName(type, e.event);
     return {
-      profileId: resolution.profileIds[i] ?? null,
+      profileId: profileIds[i] ?? null,
       sourceId: e.sourceId,
       messageId: storedMessageId(e),
       type,

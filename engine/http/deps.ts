@@ -1,9 +1,10 @@
 import type { Redis } from 'ioredis';
-import type { Config } from '../config';
+import type { Config, Keys } from '../config';
 import type { Databases } from '../db/connect';
 import type { Logger } from '../log/logger';
 import type { Metrics } from '../metrics/registry';
 import type { Queues } from '../queues/producer';
+import type { Rules } from '../runtime/rules';
 
 /** What the HTTP layer is given; it opens and closes nothing itself. */
 export interface HttpDeps {
@@ -14,4 +15,6 @@ export interface HttpDeps {
   readonly redis: Redis;
   readonly queues: Queues;
   readonly metrics: Metrics;
+  readonly keys: Keys;
+  readonly rules: Rules;
 }

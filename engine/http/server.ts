@@ -7,6 +7,9 @@ import { installErrorHandling } from './errors';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
 import { pixelRoutes } from './routes/pixel';
+import { batchDeps } from '../runtime/batch';
+import { consentRoutes } from './routes/consent';
+import { preferenceRoutes } from './routes/preferences';
 import { type TrackingDeps, trackingRoutes } from './routes/tracking';
 
 /**
@@ -22,6 +25,8 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     // fastify accepts a hop count too (proxy-addr semantics); its type does not list it.
     trustProxy: deps.config.http.trustProxy as boolean | string,
     return503OnClosing: true,
+    // Signed links carry their token as a path parameter (/p/:token), longer than the default 100.
+    maxParamLength: 512,
     forceCloseConnections: 'idle',
   });
   installErrorHandling(app, deps.metrics, deps.config.http.bodyLimit);
@@ -50,7 +55,15 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
   });
   healthRoutes(app, deps);
   metricsRoutes(app, deps);
-  await app.register((scope) => trackingRoutes(scope, tracking), { prefix: '/v1' });
+  await app.register(
+    async (scope) => {
+      await trackingRoutes(scope, tracking);
+      // Its own child scope, so its form parser stays off the tracking routes; the CORS hook is inherited.
+      await scope.register((inner) => consentRoutes(inner, { ...tracking, batch: batchDeps(deps) }));
+    },
+    { prefix: '/v1' },
+  );
+  await app.register((scope) => preferenceRoutes(scope, deps), { prefix: '/p' });
   await app.register((scope) => pixelRoutes(scope, tracking));
   await app.register((scope) => adminRoutes(scope, deps), { prefix: '/admin/v1' });
   return app;

@@ -3,8 +3,9 @@ import type { Keys } from '../config';
 import type { Databases } from '../db/connect';
 import type { IdentityKind, TraitValue } from '../db/types';
 import { lockSubjectKeys, readFields } from '../vault/fields';
-import { normalizeEmail, normalizeId } from '../vault/normalize';
-import { identityKey } from './keys';
+import { findProfileId, type SubjectIdentifier } from './lookup';
+
+export type { SubjectIdentifier } from './lookup';
 
 export interface SubjectReport {
   readonly profileId: string;
@@ -15,18 +16,8 @@ export interface SubjectReport {
   readonly createdAt: string | null;
   readonly lastSeenAt: string | null;
   readonly events: ReadonlyArray<{ type: string; count: number }>;
-}
-
-export type SubjectIdentifier = { email: string } | { userId: string } | { anonymousId: string };
-
-function keyFor(keys: Keys, id: SubjectIdentifier) {
-  if ('email' in id) {
-    const email = normalizeEmail(id.email);
-    return email ? identityKey(keys.pseudonym, 'email', email) : undefined;
-  }
-  const [kind, raw] = 'userId' in id ? (['user', id.userId] as const) : (['anonymous', id.anonymousId] as const);
-  const value = normalizeId(raw);
-  return value ? identityKey(keys.pseudonym, kind, value) : undefined;
+  /** Current consent per purpose (the latest ledger row), with how and when it was given or refused. */
+  readonly consent: ReadonlyArray<{ purpose: string; decision: string; method: string; at: string }>;
 }
 
 /**
@@ -34,16 +25,8 @@ function keyFor(keys: Keys, id: SubjectIdentifier) {
  * (GDPR Art. 15). Undefined when nobody with that identifier is known.
  */
 export async function describeSubject(databases: Databases, keys: Keys, id: SubjectIdentifier): Promise<SubjectReport | undefined> {
-  const key = keyFor(keys, id);
-  if (!key) return undefined;
-  const identity = await databases.vaultDb
-    .selectFrom('vault.identities')
-    .select('profile_id')
-    .where('kind', '=', key.kind)
-    .where('hash', '=', key.hash)
-    .executeTakeFirst();
-  if (!identity) return undefined;
-  const profileId = identity.profile_id;
+  const profileId = await findProfileId(databases.vaultDb, keys, [id]);
+  if (!profileId) return undefined;
   const fields = await databases.vaultDb.transaction().execute(async (trx) => {
     const subjectKey = (await lockSubjectKeys(trx, keys.master, [profileId])).get(profileId);
     return subjectKey ? readFields(trx, subjectKey) : [];
@@ -57,6 +40,12 @@ export async function describeSubject(databases: Databases, keys: Keys, id: Subj
   const profile = await databases.db.selectFrom('app.profiles').selectAll().where('id', '=', profileId).executeTakeFirst();
   const events = await sql<{ type: string; count: string }>`
     select type, count(*)::text as count from app.events where profile_id = ${profileId} group by type order by type`.execute(databases.db);
+  const consent = await databases.db
+    .selectFrom('app.consent_current')
+    .select(['purpose', 'decision', 'method', 'occurred_at'])
+    .where('profile_id', '=', profileId)
+    .orderBy('purpose')
+    .execute();
   return {
     profileId,
     identifiers: identifiers.map((i) => ({ kind: i.kind, sourceId: i.source_id, createdAt: i.created_at.toISOString() })),
@@ -65,5 +54,6 @@ export async function describeSubject(databases: Databases, keys: Keys, id: Subj
     createdAt: profile?.created_at.toISOString() ?? null,
     lastSeenAt: profile?.last_seen_at.toISOString() ?? null,
     events: events.rows.map((r) => ({ type: r.type, count: Number(r.count) })),
+    consent: consent.map((c) => ({ purpose: c.purpose, decision: c.decision, method: c.method, at: c.occurred_at.toISOString() })),
   };
 }

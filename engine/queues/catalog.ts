@@ -1,6 +1,6 @@
 import type { KeepJobs } from 'bullmq';
 import type { z } from 'zod';
-import { IngestBatchJob } from '../../schemas/jobs';
+import { ConfirmationEmailJob, IngestBatchJob } from '../../schemas/jobs';
 
 export interface JobDefinition<Payload extends z.ZodType = z.ZodType> {
   readonly payload: Payload;
@@ -40,6 +40,15 @@ export const JOB_CATALOG = {
     removeOnComplete: true,
     removeOnFail: { age: 7 * DAY_SECONDS, count: 10_000 },
     concurrency: 2,
+  },
+  email: {
+    description: 'emails to send: double opt-in confirmations (campaign sends arrive with the email issue)',
+    jobs: {
+      confirmation: { payload: ConfirmationEmailJob, attempts: 8, backoff: { type: 'exponential', delay: 2_000 }, timeoutMs: 60_000, sealed: false },
+    },
+    removeOnComplete: true,
+    removeOnFail: { age: 7 * DAY_SECONDS, count: 10_000 },
+    concurrency: 4,
   },
 } as const satisfies Record<string, QueueDefinition>;
 

@@ -10,6 +10,7 @@ import { Queues } from '../queues/producer';
 import { queueSealingKey } from '../queues/sealing';
 import { assertNoEviction, createRedis, describeEndpoint, type RedisEndpoint } from '../redis/connection';
 import { resolveRedisEndpoint } from './redis-endpoint';
+import { loadRules, type Rules } from './rules';
 
 /** The shared resources of one engine process, opened in order and released in reverse. */
 export interface Services {
@@ -22,6 +23,7 @@ export interface Services {
   readonly redis: Redis;
   readonly queues: Queues;
   readonly metrics: Metrics;
+  readonly rules: Rules;
   readonly releasers: Releasers;
 }
 
@@ -58,9 +60,11 @@ async function connectRedis(endpoint: RedisEndpoint, log: Logger): Promise<Redis
   }
 }
 
-/** Opens Redis and PostgreSQL, checks Redis's eviction policy and migrates. On failure, closes what it opened. */
+/** Reads the rule files, opens Redis and PostgreSQL, checks Redis's eviction policy and migrates. On failure, closes what it opened. */
 export async function openServices(options: OpenServicesOptions): Promise<Services> {
   const { config, keys, log } = options;
+  // The rule files first: a mistake in them is reported before anything is opened.
+  const rules = loadRules(config);
   const releasers = new Releasers();
   try {
     const redisEndpoint = await resolveRedisEndpoint(config, releasers, log, options.searchPath);
@@ -74,7 +78,7 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     const queues = new Queues(redis, config.queuePrefix, queueSealingKey(keys.master));
     releasers.add('queues', () => queues.close());
     const metrics = createMetrics(queues, log);
-    return { config, keys, log, databases, redisEndpoint, redis, queues, metrics, releasers };
+    return { config, keys, log, databases, redisEndpoint, redis, queues, metrics, rules, releasers };
   } catch (err) {
     await releasers.releaseAll(log, config.shutdownTimeoutMs);
     throw err;

@@ -98,3 +98,14 @@ export async function mergeVaultSubject(db: VaultDbOrTrx, loser: SubjectKey, win
     .onConflict((oc) => oc.column('loser_id').doNothing())
     .execute();
 }
+
+/** One field, decrypted; the others stay sealed (the email worker needs the address only). */
+export async function readField(db: VaultDbOrTrx, key: SubjectKey, field: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('vault.subject_fields')
+    .select('ciphertext')
+    .where('profile_id', '=', key.profileId)
+    .where('field', '=', field)
+    .executeTakeFirst();
+  return row ? decryptField(key.dataKey, row.ciphertext, aad(key.profileId, field)) : undefined;
+}

@@ -64,7 +64,7 @@ describe('consentflow CLI', () => {
       const env = testEnv({ DATABASE_URL: database.url });
       const first = runCli(['migrate'], env);
       expect(first.stderr).toBe('');
-      expect(first.stdout).toBe('applied 3 migration(s): app/0001_app_foundation, app/0002_ingestion, vault/0001_vault\n');
+      expect(first.stdout).toBe('applied 4 migration(s): app/0001_app_foundation, app/0002_ingestion, app/0003_consent, vault/0001_vault\n');
       expect(runCli(['migrate'], env).stdout).toBe('database is up to date\n');
     } finally {
       await database.drop();

@@ -3,13 +3,14 @@ import { runCli } from '../support/cli';
 import { basicAuth, postJson, startTestEngine, type TestEngine, waitForEvents } from '../support/engine';
 import { testKeysEnv } from '../support/config';
 import { waitFor } from '../support/wait';
+import { rulesLinkingByDefault } from '../support/rules';
 
 describe('consentflow sources and subject commands', () => {
   let engine: TestEngine;
   // The CLI must read the vault with the engine's keys: both get the same key environment.
   const keys = testKeysEnv();
   beforeAll(async () => {
-    engine = await startTestEngine(keys);
+    engine = await startTestEngine({ ...keys, RULES_DIR: rulesLinkingByDefault() });
   });
   afterAll(async () => {
     await engine.stop();

@@ -41,6 +41,13 @@ describe('consentflow start on the embedded default', () => {
     try {
       await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, { timeoutMs: 60_000, what: `readyz: ${cli.output()}` });
       const auth = { authorization: basicAuth(source.writeKey) };
+      // The shipped purposes file asks consent for analytics: the visitor accepts the banner first.
+      const consent = await postJson(
+        `${base}/v1/consent`,
+        { anonymousId: 'embedded-visitor', grant: ['analytics'], notice: { id: 'cookie_banner', version: 1 }, method: 'banner' },
+        auth,
+      );
+      expect(consent.status).toBe(200);
       expect((await postJson(`${base}/v1/page`, { anonymousId: 'embedded-visitor', name: 'Home' }, auth)).status).toBe(200);
       expect((await postJson(`${base}/v1/identify`, { anonymousId: 'embedded-visitor', traits: { email: 'embedded@example.com' } }, auth)).status).toBe(200);
       await waitFor(async () => /consentflow_events_processed_total\{outcome="stored"\} 2/.test(await (await fetch(`${base}/metrics`)).text()), {
@@ -54,11 +61,15 @@ describe('consentflow start on the embedded default', () => {
     const shown = JSON.parse(runCli(['subject', 'show', '--anonymous-id', 'embedded-visitor', '--json'], env).stdout) as {
       fields: Array<{ field: string; value: string }>;
       events: Array<{ type: string; count: number }>;
+      consent: Array<{ purpose: string; decision: string; method: string }>;
     };
+    expect(shown.consent).toEqual([expect.objectContaining({ purpose: 'analytics', decision: 'granted', method: 'banner' })]);
     expect(shown.fields.map((f) => [f.field, f.value])).toEqual([['email', 'embedded@example.com']]);
+    // The consent itself arrived as a `Consent Updated` track event, linked once analytics was granted.
     expect(shown.events).toEqual([
       { type: 'identify', count: 1 },
       { type: 'page', count: 1 },
+      { type: 'track', count: 1 },
     ]);
   });
 

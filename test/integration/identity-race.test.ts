@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { sql } from 'kysely';
 import { EventPartitions } from '../../engine/events/partitions';
+import { catalogLinkingByDefault } from '../support/rules';
 import { type BatchDeps, processEventBatch } from '../../engine/events/process-batch';
 import { describeSubject } from '../../engine/identity/subject';
 import { createSource } from '../../engine/ingest/sources';
@@ -30,6 +31,7 @@ describe.each([
       keys: env.services.keys,
       policy: loadPropertiesPolicy(path.resolve(__dirname, '../../rules/properties.yaml')),
       partitions: new EventPartitions(env.services.databases.db),
+      consent: { catalog: catalogLinkingByDefault(), honorDnt: true },
     };
   });
   afterAll(async () => {

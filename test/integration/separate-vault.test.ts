@@ -3,6 +3,7 @@ import { describeSubject } from '../../engine/identity/subject';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { basicAuth, countEvents, postJson, startTestEngine, type TestEngine, waitForEvents } from '../support/engine';
 import { waitFor } from '../support/wait';
+import { rulesLinkingByDefault } from '../support/rules';
 
 /** VAULT_DATABASE_URL: the vault in a database of its own, so the two commit separately. */
 describe('ingestion with the vault in its own database', () => {
@@ -10,7 +11,7 @@ describe('ingestion with the vault in its own database', () => {
   let engine: TestEngine;
   beforeAll(async () => {
     vault = await createTestDatabase();
-    engine = await startTestEngine({ VAULT_DATABASE_URL: vault.url });
+    engine = await startTestEngine({ VAULT_DATABASE_URL: vault.url, RULES_DIR: rulesLinkingByDefault() });
   });
   afterAll(async () => {
     await engine.stop();

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../../engine/db/types';
+import type { QueueName } from '../../engine/queues/catalog';
 import { createSource } from '../../engine/ingest/sources';
 import type { Services } from '../../engine/runtime/services';
 import { runProcess } from '../../workers/process';
@@ -14,9 +15,12 @@ export interface TestEngine extends TestServices {
 }
 
 /** API and events worker over real PostgreSQL and Redis, composed as `consentflow start` does. */
-export async function startTestEngine(env: Record<string, string | undefined> = {}): Promise<TestEngine> {
+export async function startTestEngine(
+  env: Record<string, string | undefined> = {},
+  queues: readonly QueueName[] = ['events'],
+): Promise<TestEngine> {
   const opened = await openTestServices({ LOG_LEVEL: 'info', ...env });
-  const running = await runProcess(opened.services, { api: true, queues: ['events'] });
+  const running = await runProcess(opened.services, { api: true, queues });
   const source = await createSource(opened.services.databases.db, 'test site');
   return {
     ...opened,

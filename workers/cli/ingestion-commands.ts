@@ -71,6 +71,8 @@ export async function subjectShowCommand(
     for (const [name, t] of Object.entries(report.traits)) ctx.print(`  ${name.padEnd(12)} ${JSON.stringify(t.v)}   (source ${t.src}, ${t.at})`);
     ctx.print('events:');
     for (const e of report.events) ctx.print(`  ${e.type.padEnd(10)} ${e.count}`);
+    ctx.print('consent (latest decision per purpose):');
+    for (const c of report.consent) ctx.print(`  ${c.purpose.padEnd(16)} ${c.decision.padEnd(10)} by ${c.method} on ${c.at}`);
     return 0;
   });
 }

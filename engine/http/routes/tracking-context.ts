@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { ConsentChange } from '../../../schemas/consent';
 import type { AcceptedEvent } from '../../../schemas/segment';
 import type { CheckedEvent } from '../../ingest/validate';
 import { truncateIp } from '../../privacy/ip';
@@ -30,6 +31,7 @@ export function acceptedEvent(
   checked: CheckedEvent,
   receivedAt: Date,
   facts: Pick<AcceptedEvent, 'signals' | 'ipPrefix'>,
+  consent?: ConsentChange,
 ): AcceptedEvent {
   return {
     sourceId,
@@ -37,6 +39,7 @@ export function acceptedEvent(
     receivedAt: receivedAt.toISOString(),
     occurredAt: checked.occurredAt.toISOString(),
     ...facts,
+    ...(consent ? { consent } : {}),
     event: checked.event,
   };
 }

@@ -6,6 +6,7 @@ import type { SourceCache } from '../../ingest/source-cache';
 import { MAX_BATCH_BYTES, checkEvent } from '../../ingest/validate';
 import type { HttpDeps } from '../deps';
 import { describeZodError, sendError } from '../errors';
+import { changeFromEvent } from '../../consent/requests';
 import { acceptedEvent, requestFacts, writeKeyOf } from './tracking-context';
 
 export interface TrackingDeps extends HttpDeps {
@@ -20,7 +21,7 @@ interface Rejected {
 }
 
 /** Resolves the source or answers 401; a PostgreSQL outage is a 503, never a false 401. */
-async function authenticate(deps: TrackingDeps, request: FastifyRequest, reply: FastifyReply, bodyKey: unknown): Promise<string | undefined> {
+export async function authenticate(deps: TrackingDeps, request: FastifyRequest, reply: FastifyReply, bodyKey: unknown): Promise<string | undefined> {
   const writeKey = writeKeyOf(request, bodyKey);
   if (!writeKey) {
     sendError(reply, 'UNAUTHORIZED', 'send the source write key as the HTTP Basic user name (empty password) or as writeKey in the body', deps.metrics);
@@ -44,7 +45,7 @@ export async function enqueueAccepted(deps: TrackingDeps, events: AcceptedEvent[
   }
 }
 
-function objectBody(body: unknown): Record<string, unknown> {
+export function objectBody(body: unknown): Record<string, unknown> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new AppError('VALIDATION_FAILED', '(body): expected a JSON object');
   }
@@ -92,11 +93,14 @@ export async function trackingRoutes(app: FastifyInstance, deps: TrackingDeps): 
     if (!sourceId) return reply;
     const receivedAt = new Date();
     const checked = checkEvent(body, type, receivedAt, undefined);
-    if (!checked.ok) {
+    const consent = checked.ok ? changeFromEvent(deps.rules.purposes, checked.event) : undefined;
+    if (!checked.ok || !consent?.ok) {
       deps.metrics.ingestEvents.inc({ endpoint: type, outcome: 'rejected' });
-      return sendError(reply, checked.code, checked.message, deps.metrics);
+      return checked.ok
+        ? sendError(reply, 'VALIDATION_FAILED', (consent as { message: string }).message, deps.metrics)
+        : sendError(reply, checked.code, checked.message, deps.metrics);
     }
-    await enqueueAccepted(deps, [acceptedEvent(sourceId, checked, receivedAt, requestFacts(request))]);
+    await enqueueAccepted(deps, [acceptedEvent(sourceId, checked, receivedAt, requestFacts(request), consent.change)]);
     deps.metrics.ingestEvents.inc({ endpoint: type, outcome: 'accepted' });
     return { success: true };
   }
@@ -117,7 +121,12 @@ export async function trackingRoutes(app: FastifyInstance, deps: TrackingDeps): 
         rejected.push({ index, code: checked.code, message: checked.message });
         return;
       }
-      accepted.push(acceptedEvent(sourceId, checked, receivedAt, facts));
+      const consent = changeFromEvent(deps.rules.purposes, checked.event);
+      if (!consent.ok) {
+        rejected.push({ index, code: 'VALIDATION_FAILED', message: consent.message });
+        return;
+      }
+      accepted.push(acceptedEvent(sourceId, checked, receivedAt, facts, consent.change));
     });
     if (rejected.length > 0) deps.metrics.ingestEvents.inc({ endpoint: 'batch', outcome: 'rejected' }, rejected.length);
     if (accepted.length === 0) {

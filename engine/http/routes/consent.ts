@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ConsentRequest } from '../../../schemas/consent';
+import type { AcceptedEvent } from '../../../schemas/segment';
+import { confirmationState, confirmSubscription, pendingPurposes } from '../../consent/confirmations';
+import { consentOf } from '../../consent/ledger';
+import { verifyLink, preferenceLink } from '../../consent/links';
+import { changeFromRequest } from '../../consent/requests';
+import { consentSummary } from '../../consent/summary';
+import type { BatchDeps } from '../../events/process-batch';
+import { processEventBatch } from '../../events/process-batch';
+import { findProfileId, type SubjectIdentifier } from '../../identity/lookup';
+import { truncateIp } from '../../privacy/ip';
+import { enqueueConfirmations } from '../../runtime/batch';
+import { describeZodError, sendError } from '../errors';
+import { escapeHtml } from '../pages/layout';
+import { acceptForms, formValues, sendPage } from '../pages/respond';
+import { authenticate, objectBody, type TrackingDeps } from './tracking';
+import { requestFacts } from './tracking-context';
+
+export interface ConsentDeps extends TrackingDeps {
+  readonly batch: BatchDeps;
+}
+
+/**
+ * `POST /v1/consent` (write key): a consent choice, committed to PostgreSQL before the answer (not
+ * only queued: DESIGN.md "Stores"), answered with the person's new state. `GET|POST
+ * /v1/consent/confirm`: the double opt-in link.
+ */
+export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Promise<void> {
+  acceptForms(app);
+  const catalog = deps.rules.purposes;
+
+  app.post('/consent', { bodyLimit: 64 * 1024 }, async (request, reply) => {
+    const body = objectBody(request.body);
+    const sourceId = await authenticate(deps, request, reply, body.writeKey);
+    if (!sourceId) return reply;
+    const parsed = ConsentRequest.safeParse(body);
+    if (!parsed.success) return sendError(reply, 'VALIDATION_FAILED', describeZodError(parsed.error), deps.metrics);
+    const checked = changeFromRequest(catalog, parsed.data);
+    if (!checked.ok) return sendError(reply, 'VALIDATION_FAILED', checked.message, deps.metrics);
+    const r = parsed.data;
+    const receivedAt = new Date();
+    // The person's own time of choice, but never in the future (a skewed client clock).
+    const occurredAt = r.timestamp && Date.parse(r.timestamp) < receivedAt.getTime() ? new Date(r.timestamp) : receivedAt;
+    const messageId = r.messageId ?? randomUUID();
+    const accepted: AcceptedEvent = {
+      sourceId,
+      messageId,
+      receivedAt: receivedAt.toISOString(),
+      occurredAt: occurredAt.toISOString(),
+      ...requestFacts(request),
+      ...(checked.change ? { consent: checked.change } : {}),
+      event: {
+        type: 'track',
+        event: 'Consent Updated',
+        messageId,
+        ...(r.anonymousId !== undefined ? { anonymousId: r.anonymousId } : {}),
+        ...(r.userId !== undefined ? { userId: r.userId } : {}),
+        // The address goes where the events worker looks for it: into the vault, encrypted.
+        ...(r.email !== undefined ? { context: { traits: { email: r.email } } } : {}),
+      },
+    };
+    const outcome = await processEventBatch(deps.batch, [accepted]);
+    await enqueueConfirmations(deps, outcome.confirmations).catch((err: unknown) =>
+      request.log.warn({ err }, 'confirmation email not queued yet; the email worker sweeper will queue it'),
+    );
+    const ids: SubjectIdentifier[] = [];
+    if (r.userId !== undefined) ids.push({ userId: r.userId });
+    if (r.email !== undefined) ids.push({ email: r.email });
+    if (r.anonymousId !== undefined) ids.push({ anonymousId: r.anonymousId });
+    const profileId = await findProfileId(deps.databases.vaultDb, deps.keys, ids);
+    const db = deps.databases.db;
+    const state = profileId ? await consentOf(db, profileId) : new Map();
+    const pending = profileId ? await pendingPurposes(db, profileId) : [];
+    return reply.code(outcome.confirmations.length > 0 ? 202 : 200).send({ success: true, consent: consentSummary(catalog, state, pending) });
+  });
+
+  async function confirmPage(request: FastifyRequest, reply: FastifyReply, token: string | undefined, act: boolean) {
+    const link = token ? verifyLink(deps.keys.linkSigning, 'confirm', token) : { ok: false as const };
+    if (!link.ok) {
+      return sendPage(reply, 400, 'en', 'This link is not valid',
+        '<p class="notice error">This confirmation link is incomplete or has been altered, so nothing was changed. Open the link from the email again, or sign up again to get a new one.</p>');
+    }
+    const id = link.payload.c;
+    if (!act) {
+      const state = await confirmationState(deps.databases.db, id);
+      if (state.state === 'pending') {
+        // A button, not an automatic grant: mail scanners open links, and only the person may consent.
+        return sendPage(reply, 200, 'en', 'Confirm your subscription',
+          `<p>Please confirm that you want to receive our emails.</p>
+<form method="post" action="confirm"><input type="hidden" name="token" value="${escapeHtml(token as string)}"><button type="submit">Yes, subscribe me</button></form>
+<p class="muted">If you did not sign up, ignore this page: nothing happens without your click, and the request lapses on ${escapeHtml(state.expiresAt.toISOString().slice(0, 10))}.</p>`);
+      }
+      return outcomePage(reply, state.state === 'confirmed' ? { outcome: 'already_confirmed', profileId: state.profileId, purposes: state.purposes } : { outcome: state.state });
+    }
+    const outcome = await confirmSubscription(deps.databases.db, id, { ipPrefix: truncateIp(request.ip) });
+    return outcomePage(reply, outcome);
+  }
+
+  function outcomePage(reply: FastifyReply, outcome: Awaited<ReturnType<typeof confirmSubscription>>) {
+    switch (outcome.outcome) {
+      case 'expired':
+        return sendPage(reply, 410, 'en', 'This link has expired', '<p class="notice error">This confirmation link has expired, so nothing was changed. Sign up again to get a new one.</p>');
+      case 'not_found':
+        return sendPage(reply, 410, 'en', 'This link is no longer valid', '<p class="notice error">We hold no sign-up for this link any more, so nothing was changed.</p>');
+      case 'confirmed':
+      case 'already_confirmed': {
+        const prefs = preferenceLink(deps.config.http.publicUrl, deps.keys.linkSigning, outcome.profileId);
+        const lead = outcome.outcome === 'confirmed' ? 'Thank you: your subscription is confirmed.' : 'Your subscription was already confirmed.';
+        return sendPage(reply, 200, 'en', 'Subscription confirmed',
+          `<p class="notice">${lead}</p><p>You can change your choices or unsubscribe at any time on <a href="${escapeHtml(prefs)}">your preferences page</a>.</p>`);
+      }
+    }
+  }
+
+  app.get('/consent/confirm', async (request, reply) => {
+    const token = (request.query as Record<string, unknown>).token;
+    return confirmPage(request, reply, typeof token === 'string' ? token : undefined, false);
+  });
+  app.post('/consent/confirm', async (request, reply) => {
+    const token = formValues(request, 'token')[0] ?? (request.query as Record<string, unknown>).token;
+    return confirmPage(request, reply, typeof token === 'string' ? token : undefined, true);
+  });
+}

@@ -1,0 +1,290 @@
+import { sql } from 'kysely';
+import { checkConsent } from '../../engine/consent/decisions';
+import { basicAuth, postJson, startTestEngine, type TestEngine, waitForEvents } from '../support/engine';
+import { startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
+
+/**
+ * Consent on the shipped rules/purposes.yaml (analytics, profiling and email_marketing all need
+ * consent), through the real API, queues, PostgreSQL and a real SMTP server.
+ */
+describe('consent: ledger, browser signals, double opt-in, gating, preference page', () => {
+  let engine: TestEngine;
+  let smtp: TestSmtpServer;
+  beforeAll(async () => {
+    smtp = await startTestSmtpServer();
+    engine = await startTestEngine({ SMTP_URL: smtp.url }, ['events', 'email']);
+  });
+  afterAll(async () => {
+    await engine.stop();
+    await smtp.close();
+  });
+
+  const db = () => engine.services.databases.db;
+  const auth = () => ({ authorization: basicAuth(engine.writeKey) });
+  const consent = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    postJson(`${engine.url}/v1/consent`, body, { ...auth(), ...headers });
+  const ledgerCount = async () => Number((await sql<{ n: string }>`select count(*)::text as n from app.consent_ledger`.execute(db())).rows[0]?.n);
+  const ledgerOf = async (purpose: string, eventMessageIds: string[]) =>
+    (
+      await db()
+        .selectFrom('app.consent_ledger')
+        .selectAll()
+        .where('purpose', '=', purpose)
+        .where('event_message_id', 'in', eventMessageIds)
+        .orderBy('id')
+        .execute()
+    );
+
+  it('grant → withdraw → grant leaves three ledger rows and the right state; the ledger cannot be edited', async () => {
+    const person = { userId: 'ledger-person' };
+    const notice = { id: 'cookie_banner', version: 1 };
+    const first = await consent({ ...person, messageId: 'l-1', grant: ['profiling'], notice, method: 'banner' });
+    expect(first.status).toBe(200);
+    expect(((await first.json()) as { consent: Record<string, { state: string; allowed: boolean }> }).consent.profiling).toMatchObject({
+      state: 'granted',
+      allowed: true,
+    });
+    const second = await consent({ ...person, messageId: 'l-2', withdraw: ['profiling'] });
+    expect(((await second.json()) as { consent: Record<string, { state: string; allowed: boolean }> }).consent.profiling).toMatchObject({
+      state: 'withdrawn',
+      allowed: false,
+    });
+    const third = await consent({ ...person, messageId: 'l-3', grant: ['profiling'], notice, method: 'banner' });
+    const body = (await third.json()) as { success: boolean; consent: Record<string, { state: string; allowed: boolean; legalBasis: string }> };
+    expect(body.success).toBe(true);
+    expect(body.consent.profiling).toMatchObject({ state: 'granted', allowed: true, legalBasis: 'consent' });
+    expect(body.consent.email_marketing).toMatchObject({ state: 'not_asked', allowed: false });
+
+    const rows = await ledgerOf('profiling', ['l-1', 'l-2', 'l-3']);
+    expect(rows.map((r) => [r.decision, r.method, r.source_kind, r.notice_id, r.notice_version])).toEqual([
+      ['granted', 'banner', 'write_key', 'cookie_banner', 1],
+      ['withdrawn', 'api', 'write_key', null, null],
+      ['granted', 'banner', 'write_key', 'cookie_banner', 1],
+    ]);
+    expect(rows.every((r) => r.source_id === engine.sourceId && r.ip_prefix === '127.0.0.0')).toBe(true);
+    expect(rows[0]?.notice_hash?.toString('hex')).toMatch(/^[0-9a-f]{64}$/);
+    const current = await db().selectFrom('app.consent_current').selectAll().where('profile_id', '=', rows[0]?.profile_id as string).execute();
+    expect(current.map((c) => [c.purpose, c.decision])).toEqual([['profiling', 'granted']]);
+
+    // Replaying a consent request (same messageId) records nothing twice.
+    await consent({ ...person, messageId: 'l-3', grant: ['profiling'], notice, method: 'banner' });
+    expect(await ledgerOf('profiling', ['l-3'])).toHaveLength(1);
+
+    // Append-only: the application's normal paths cannot rewrite or remove history.
+    const id = rows[0]?.id as string;
+    await expect(sql`update app.consent_ledger set decision = 'withdrawn' where id = ${id}`.execute(db())).rejects.toThrow(/append-only: UPDATE refused/);
+    await expect(sql`delete from app.consent_ledger where id = ${id}`.execute(db())).rejects.toThrow(/append-only: DELETE refused/);
+    await expect(sql`truncate app.consent_ledger`.execute(db())).rejects.toThrow(/append-only: TRUNCATE refused/);
+    expect(await ledgerOf('profiling', ['l-1', 'l-2', 'l-3'])).toHaveLength(3);
+    // Only erasure, which says so for its own transaction, may delete (rolled back here).
+    await expect(
+      db().transaction().execute(async (trx) => {
+        await sql`set local consentflow.erasure = 'on'`.execute(trx);
+        const deleted = await sql`delete from app.consent_ledger where id = ${id}`.execute(trx);
+        expect(Number(deleted.numAffectedRows)).toBe(1);
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+  });
+
+  it('a request with Sec-GPC: 1 stores its event unlinked and records a browser_signal objection, once', async () => {
+    const gpc = { ...auth(), 'sec-gpc': '1' };
+    for (const messageId of ['gpc-1', 'gpc-2']) {
+      const res = await postJson(`${engine.url}/v1/page`, { messageId, anonymousId: 'gpc-visitor', name: 'Home' }, gpc);
+      expect(res.status).toBe(200);
+    }
+    await waitForEvents(engine.services, 2, sql`message_id in ('gpc-1', 'gpc-2')`);
+    const events = await db().selectFrom('app.events').select(['profile_id']).where('message_id', 'in', ['gpc-1', 'gpc-2']).execute();
+    expect(events.map((e) => e.profile_id)).toEqual([null, null]);
+    const objections = await db()
+      .selectFrom('app.consent_ledger')
+      .select(['purpose', 'decision', 'source_kind', 'method', 'source_ref'])
+      .where('event_message_id', 'in', ['gpc-1', 'gpc-2'])
+      .orderBy('purpose')
+      .execute();
+    expect(objections).toEqual([
+      { purpose: 'analytics', decision: 'objected', source_kind: 'browser_signal', method: 'browser_signal', source_ref: 'Sec-GPC: 1' },
+      { purpose: 'profiling', decision: 'objected', source_kind: 'browser_signal', method: 'browser_signal', source_ref: 'Sec-GPC: 1' },
+    ]);
+  });
+
+  it('links events to a profile only once analytics is granted; a withdrawal unlinks what follows', async () => {
+    const track = (messageId: string) => postJson(`${engine.url}/v1/track`, { messageId, anonymousId: 'visitor-a', event: 'Viewed Product' }, auth());
+    await track('a-before');
+    await waitForEvents(engine.services, 1, sql`message_id = 'a-before'`);
+    // The convention for sites with an existing SDK: a `Consent Updated` track event.
+    const updated = await postJson(
+      `${engine.url}/v1/track`,
+      { messageId: 'a-consent', anonymousId: 'visitor-a', event: 'Consent Updated', properties: { purposes: { analytics: true }, notice: { id: 'cookie_banner', version: 1 } } },
+      auth(),
+    );
+    expect(updated.status).toBe(200);
+    await track('a-after');
+    await waitForEvents(engine.services, 1, sql`message_id = 'a-after'`);
+    await consent({ anonymousId: 'visitor-a', withdraw: ['analytics'], messageId: 'a-withdraw' });
+    await track('a-withdrawn');
+    await waitForEvents(engine.services, 1, sql`message_id = 'a-withdrawn'`);
+    const rows = await db().selectFrom('app.events').select(['message_id', 'profile_id']).where('message_id', 'like', 'a-%').execute();
+    const linked = Object.fromEntries(rows.map((r) => [r.message_id, r.profile_id !== null]));
+    // The withdrawal's own event (a-withdraw) already falls under it.
+    expect(linked).toEqual({ 'a-before': false, 'a-consent': true, 'a-after': true, 'a-withdraw': false, 'a-withdrawn': false });
+    const grant = await ledgerOf('analytics', ['a-consent']);
+    expect(grant.map((r) => [r.decision, r.method, r.notice_id])).toEqual([['granted', 'banner', 'cookie_banner']]);
+  });
+
+  it('the gate: a purpose never granted, then granted, then withdrawn, each decision recorded with its reason', async () => {
+    const person = { userId: 'gated-person' };
+    await consent({ ...person, grant: ['profiling'], notice: { id: 'cookie_banner', version: 1 }, messageId: 'g-0' });
+    const profileId = (await ledgerOf('profiling', ['g-0']))[0]?.profile_id as string;
+    const catalog = engine.services.rules.purposes;
+    const ask = () =>
+      checkConsent(db(), catalog, { profileId, action: 'campaign:welcome:send', need: { purposes: ['email_marketing'] }, ref: { campaign: 'welcome' } });
+
+    const refused = await ask();
+    expect(refused).toMatchObject({ allowed: false, missing: [{ purpose: 'email_marketing', reason: 'never_granted' }] });
+    await consent({ ...person, grant: ['email_marketing'], notice: { id: 'newsletter_form', version: 1 }, method: 'form', messageId: 'g-1' });
+    expect(await ask()).toMatchObject({ allowed: true, missing: [] });
+    await consent({ ...person, withdraw: ['email_marketing'], messageId: 'g-2' });
+    const after = await ask();
+    expect(after).toMatchObject({ allowed: false, missing: [{ purpose: 'email_marketing', reason: 'withdrawn' }] });
+    expect(after.reason).toMatch(/^refused: email_marketing withdrawn by api on \d{4}-/);
+
+    const decisions = await db().selectFrom('app.decisions').selectAll().where('profile_id', '=', profileId).orderBy('id').execute();
+    expect(decisions.map((d) => [d.action, d.allowed, d.missing])).toEqual([
+      ['campaign:welcome:send', false, ['email_marketing:never_granted']],
+      ['campaign:welcome:send', true, []],
+      ['campaign:welcome:send', false, ['email_marketing:withdrawn']],
+    ]);
+    expect(decisions[1]?.reason).toMatch(/^allowed: email_marketing granted by form on /);
+    expect(decisions[0]?.ref).toEqual({ campaign: 'welcome' });
+  });
+
+  it('double opt-in: sign-up → confirmation email → link → consent with method double_opt_in and the notice version', async () => {
+    const before = smtp.messages.length;
+    const signup = await consent({
+      email: 'Newsletter.Reader@example.com',
+      anonymousId: 'doi-visitor',
+      grant: ['email_marketing'],
+      notice: { id: 'newsletter_form', version: 1 },
+      method: 'double_opt_in',
+      source: { form: 'footer-newsletter' },
+      messageId: 'doi-1',
+    });
+    expect(signup.status).toBe(202);
+    const body = (await signup.json()) as { consent: Record<string, { allowed: boolean; pendingConfirmation: boolean }> };
+    expect(body.consent.email_marketing).toMatchObject({ allowed: false, pendingConfirmation: true });
+
+    const [mail] = (await smtp.waitForMessages(before + 1)).slice(before);
+    expect(mail?.to).toEqual(['newsletter.reader@example.com'.replace('newsletter.reader', 'Newsletter.Reader')]);
+    expect(mail?.subject).toBe('Please confirm your subscription');
+    const link = /https?:\/\/\S+\/v1\/consent\/confirm\?token=([A-Za-z0-9_.-]+)/.exec(mail?.text ?? '');
+    expect(link).not.toBeNull();
+    const token = link?.[1] as string;
+    const confirmUrl = `${engine.url}/v1/consent/confirm?token=${token}`;
+
+    // Opening the link (as a mail scanner would) shows a button and grants nothing.
+    const page = await fetch(confirmUrl);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(await page.text()).toContain('Yes, subscribe me');
+    expect(await ledgerOf('email_marketing', ['doi-1'])).toEqual([]);
+
+    // A tampered link is refused with a clear page and changes nothing.
+    const tampered = `${token.slice(0, -2)}${token.endsWith('AA') ? 'BB' : 'AA'}`;
+    const bad = await fetch(`${engine.url}/v1/consent/confirm`, { method: 'POST', body: new URLSearchParams({ token: tampered }) });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('This link is not valid');
+    expect(await ledgerOf('email_marketing', ['doi-1'])).toEqual([]);
+
+    const click = await fetch(`${engine.url}/v1/consent/confirm`, { method: 'POST', body: new URLSearchParams({ token }) });
+    expect(click.status).toBe(200);
+    const confirmedPage = await click.text();
+    expect(confirmedPage).toContain('your subscription is confirmed');
+    const granted = await ledgerOf('email_marketing', ['doi-1']);
+    expect(granted.map((r) => [r.decision, r.method, r.source_kind, r.notice_id, r.notice_version, r.source_ref])).toEqual([
+      ['granted', 'double_opt_in', 'email_link', 'newsletter_form', 1, 'form:footer-newsletter'],
+    ]);
+    // A second click grants nothing more.
+    const again = await fetch(`${engine.url}/v1/consent/confirm`, { method: 'POST', body: new URLSearchParams({ token }) });
+    expect(await again.text()).toContain('already confirmed');
+    expect(await ledgerOf('email_marketing', ['doi-1'])).toHaveLength(1);
+
+    // The preference page linked from the confirmation: withdraw by one untick.
+    const prefs = /href="([^"]*\/p\/[^"]+)"/.exec(confirmedPage)?.[1] as string;
+    const prefsPath = new URL(prefs.replace(/&amp;/g, '&')).pathname;
+    const shown = await fetch(`${engine.url}${prefsPath}`, { headers: { 'accept-language': 'pl-PL,pl;q=0.9' } });
+    expect(shown.status).toBe(200);
+    const html = await shown.text();
+    expect(html).toContain('Twoje ustawienia prywatności');
+    expect(html).toMatch(/name="purpose" value="email_marketing" checked/);
+    const form = new URLSearchParams([['shown', 'email_marketing'], ['shown', 'profiling'], ['shown', 'analytics'], ['purpose', 'analytics']]);
+    const saved = await fetch(`${engine.url}${prefsPath}`, { method: 'POST', body: form });
+    expect(saved.status).toBe(200);
+    expect(await saved.text()).toMatch(/name="purpose" value="analytics" checked/);
+    const profileId = granted[0]?.profile_id as string;
+    const viaPage = await db().selectFrom('app.consent_ledger').select(['purpose', 'decision', 'method', 'notice_id']).where('profile_id', '=', profileId).where('method', '=', 'preference_page').orderBy('purpose').execute();
+    expect(viaPage).toEqual([
+      { purpose: 'analytics', decision: 'granted', method: 'preference_page', notice_id: 'preference_page' },
+      { purpose: 'email_marketing', decision: 'withdrawn', method: 'preference_page', notice_id: 'preference_page' },
+    ]);
+    const forged = await fetch(`${engine.url}/p/${prefsPath.split('/').pop()?.slice(0, -3)}xyz`);
+    expect(forged.status).toBe(400);
+  });
+
+  it('an expired confirmation link is refused with a clear page and grants nothing', async () => {
+    const before = smtp.messages.length;
+    // The sign-up through the events worker: the `newsletter_subscribed` convention.
+    const res = await postJson(
+      `${engine.url}/v1/track`,
+      {
+        messageId: 'doi-2',
+        anonymousId: 'late-clicker',
+        event: 'newsletter_subscribed',
+        context: { traits: { email: 'late@example.com' } },
+        properties: { notice: { id: 'newsletter_form', version: 1 } },
+      },
+      auth(),
+    );
+    expect(res.status).toBe(200);
+    const [mail] = (await smtp.waitForMessages(before + 1)).slice(before);
+    const token = /confirm\?token=([A-Za-z0-9_.-]+)/.exec(mail?.text ?? '')?.[1] as string;
+    await sql`update app.consent_confirmations set expires_at = now() - interval '1 second' where event_message_id = 'doi-2'`.execute(db());
+    const click = await fetch(`${engine.url}/v1/consent/confirm`, { method: 'POST', body: new URLSearchParams({ token }) });
+    expect(click.status).toBe(410);
+    expect(await click.text()).toContain('This link has expired');
+    expect(await ledgerOf('email_marketing', ['doi-2'])).toEqual([]);
+  });
+
+  it('refuses invalid purposes, unknown notices and malformed bodies with clear 400s, writing nothing', async () => {
+    const before = await ledgerCount();
+    const cases: Array<[Record<string, unknown> | string, RegExp]> = [
+      [{ userId: 'x', grant: ['newsletter'], notice: { id: 'cookie_banner', version: 1 } }, /grant\.0: unknown purpose "newsletter"; declared in rules\/purposes\.yaml: email_marketing, profiling, analytics/],
+      [{ userId: 'x', grant: ['analytics'], notice: { id: 'popup', version: 1 } }, /notice: unknown notice "popup"/],
+      [{ userId: 'x', grant: ['analytics'], notice: { id: 'cookie_banner', version: 7 } }, /notice: notice "cookie_banner" has no version 7; declared versions: 1/],
+      [{ userId: 'x', grant: ['email_marketing'], notice: { id: 'cookie_banner', version: 1 } }, /does not describe email_marketing/],
+      [{ userId: 'x', grant: ['analytics'] }, /notice: expected \{"id", "version"\} of the notice shown/],
+      [{ grant: ['analytics'], notice: { id: 'cookie_banner', version: 1 } }, /expected anonymousId, userId or email/],
+      [{ userId: 'x' }, /expected at least one purpose in grant or withdraw/],
+      [{ userId: 'x', grant: ['Analytics!'], notice: { id: 'cookie_banner', version: 1 } }, /grant\.0: expected a purpose name/],
+      [{ userId: 'x', withdraw: ['analytics'], colour: 'red' }, /colour|unrecognized/i],
+      [{ userId: 'x', grant: ['email_marketing'], notice: { id: 'newsletter_form', version: 1 }, method: 'double_opt_in' }, /email: a double opt-in needs the address/],
+      [{ userId: 'x', tcString: 'not a tc string!' }, /tcString: /],
+      ['{"userId": "x", "grant": [', /JSON/i],
+    ];
+    for (const [body, message] of cases) {
+      const res = await consent(body as Record<string, unknown>);
+      const text = ((await res.json()) as { error: { message: string } }).error.message;
+      expect({ status: res.status, text }).toEqual({ status: 400, text: expect.stringMatching(message) });
+    }
+    // The same checks on the event convention, before anything is queued.
+    const event = await postJson(
+      `${engine.url}/v1/track`,
+      { anonymousId: 'x', event: 'Consent Updated', properties: { purposes: { newsletter: true }, notice: { id: 'cookie_banner', version: 1 } } },
+      auth(),
+    );
+    expect(event.status).toBe(400);
+    expect(await event.text()).toMatch(/properties\.purposes\.newsletter: unknown purpose/);
+    expect(await ledgerCount()).toBe(before);
+    expect(await db().selectFrom('app.consent_confirmations').select('id').where('profile_id', 'is', null).execute()).toEqual([]);
+  });
+});
