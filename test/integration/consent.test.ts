@@ -132,6 +132,29 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
     expect(grant.map((r) => [r.decision, r.method, r.notice_id])).toEqual([['granted', 'banner', 'cookie_banner']]);
   });
 
+  it('an anonymous visitor who identifies brings their consent history to the known profile', async () => {
+    await consent({ userId: 'm-user', grant: ['profiling'], notice: { id: 'cookie_banner', version: 1 }, messageId: 'm-1' });
+    await consent({ anonymousId: 'm-anon', grant: ['analytics'], notice: { id: 'cookie_banner', version: 1 }, messageId: 'm-2' });
+    const known = (await ledgerOf('profiling', ['m-1']))[0]?.profile_id as string;
+    const anonymous = (await ledgerOf('analytics', ['m-2']))[0]?.profile_id as string;
+    expect(anonymous).not.toBe(known);
+    const identify = await postJson(`${engine.url}/v1/identify`, { messageId: 'm-3', userId: 'm-user', anonymousId: 'm-anon' }, auth());
+    expect(identify.status).toBe(200);
+    await waitForEvents(engine.services, 1, sql`message_id = 'm-3'`);
+    const current = await db().selectFrom('app.consent_current').select(['purpose', 'decision']).where('profile_id', '=', known).orderBy('purpose').execute();
+    expect(current).toEqual([
+      { purpose: 'analytics', decision: 'granted' },
+      { purpose: 'profiling', decision: 'granted' },
+    ]);
+    // Copied, not rewritten: the original row stays as it was, the copy names it.
+    const copies = await db().selectFrom('app.consent_ledger').select(['merged_from']).where('profile_id', '=', known).where('purpose', '=', 'analytics').execute();
+    const original = (await ledgerOf('analytics', ['m-2'])).find((r) => r.profile_id === anonymous);
+    expect(copies).toEqual([{ merged_from: original?.id }]);
+    // Linked under the survivor, since analytics came with the merge.
+    const event = await db().selectFrom('app.events').select('profile_id').where('message_id', '=', 'm-3').executeTakeFirst();
+    expect(event?.profile_id).toBe(known);
+  });
+
   it('the gate: a purpose never granted, then granted, then withdrawn, each decision recorded with its reason', async () => {
     const person = { userId: 'gated-person' };
     await consent({ ...person, grant: ['profiling'], notice: { id: 'cookie_banner', version: 1 }, messageId: 'g-0' });
