@@ -34,7 +34,9 @@ export function verifyLink<K extends LinkKind>(key: Buffer, kind: K, token: stri
   const [, body, signature] = match as unknown as [string, string, string];
   const expected = mac(key, kind, body);
   const given = Buffer.from(signature, 'base64url');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false };
+  // The 43rd character carries 2 unused bits the decoder ignores: only the canonical spelling counts,
+  // so a link has one valid form.
+  if (given.toString('base64url') !== signature || given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false };
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
