@@ -68,13 +68,14 @@ export async function consentOf(db: DbOrTrx, profileId: string): Promise<Consent
 /**
  * When an anonymous profile merges into another, its consent history goes with it: each row is
  * copied to the survivor (the ledger is never rewritten), marked with the row it came from, so a
- * merge applied again copies nothing twice. The latest decision per purpose, across both, wins.
+ * merge applied again copies nothing twice. A copy keeps its original recorded_at, so the latest
+ * decision per purpose, across both profiles, wins (not the copy for being copied last).
  */
 export async function copyLedgerOnMerge(db: DbOrTrx, loser: string, winner: string): Promise<void> {
   await sql`insert into app.consent_ledger
-      (profile_id, purpose, decision, occurred_at, source_kind, source_id, source_ref, method,
+      (profile_id, purpose, decision, occurred_at, recorded_at, source_kind, source_id, source_ref, method,
        notice_id, notice_version, notice_hash, ip_prefix, event_message_id, merged_from)
-    select ${winner}, purpose, decision, occurred_at, source_kind, source_id, source_ref, method,
+    select ${winner}, purpose, decision, occurred_at, recorded_at, source_kind, source_id, source_ref, method,
        notice_id, notice_version, notice_hash, ip_prefix, event_message_id, id
     from app.consent_ledger where profile_id = ${loser}
     on conflict (profile_id, merged_from) where merged_from is not null do nothing`.execute(db);

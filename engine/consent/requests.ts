@@ -1,6 +1,7 @@
 import type { ConsentChange, ConsentRequest, NoticeRef } from '../../schemas/consent';
 import type { SegmentEvent } from '../../schemas/segment';
 import { scrubText, scrubUrl } from '../privacy/scrub-text';
+import { normalizeEmail } from '../vault/normalize';
 import type { PurposeCatalog } from './purposes';
 import { decodeTcfConsent } from './tcf';
 
@@ -135,7 +136,8 @@ function noticeOf(properties: Record<string, unknown>): NoticeRef | undefined | 
 
 function eventHasEmail(event: SegmentEvent): boolean {
   const traits = record(event.traits) ?? record(record(event.context)?.traits);
-  return typeof traits?.email === 'string' && traits.email.includes('@');
+  // One deliverable address, or the event is refused: a list would make the engine a relay.
+  return typeof traits?.email === 'string' && normalizeEmail(traits.email) !== undefined;
 }
 
 /**
@@ -161,7 +163,7 @@ export function changeFromEvent(catalog: PurposeCatalog, event: SegmentEvent): C
   if (NEWSLETTER_EVENT_NAMES.has(name)) {
     const purpose = catalog.providing('send_marketing_email')[0]?.name;
     if (!purpose) return { ok: false, message: `${name}: no purpose in rules/purposes.yaml allows send_marketing_email` };
-    if (!eventHasEmail(event)) return { ok: false, message: `${name}: expected the subscriber's address in traits.email or context.traits.email` };
+    if (!eventHasEmail(event)) return { ok: false, message: `${name}: expected one valid subscriber address in traits.email or context.traits.email` };
     if (!notice) return { ok: false, message: `properties.notice: expected {"id", "version"} of the sign-up notice the person saw` };
     return buildChange(catalog, { grant: [purpose], withdraw: [], notice, method: 'double_opt_in', sourceRef: sourceRefOf(form, url), prefix: 'properties.' });
   }

@@ -113,6 +113,7 @@ export interface ConsentCurrentView {
   purpose: string;
   decision: ConsentDecisionKind;
   occurred_at: Date;
+  recorded_at: Date;
   method: ConsentMethod;
   source_kind: ConsentSourceKind;
   notice_id: string | null;

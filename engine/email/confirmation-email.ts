@@ -35,7 +35,12 @@ export async function sendConfirmationEmail(deps: ConfirmationEmailDeps, confirm
     const key = (await lockSubjectKeys(trx, deps.keys.master, [row.profile_id])).get(row.profile_id);
     return key ? readField(trx, key, 'email') : undefined;
   });
-  if (!address) return 'no_address';
+  if (!address) {
+    // Nothing to send to (the address was erased or never valid): let it lapse now, so the sweeper
+    // does not queue it again every minute for a week.
+    await db.updateTable('app.consent_confirmations').set({ expires_at: new Date() }).where('id', '=', confirmationId).execute();
+    return 'no_address';
+  }
 
   const base = deps.config.http.publicUrl;
   const confirm = confirmationLink(base, deps.keys.linkSigning, confirmationId, state.expiresAt);

@@ -24,6 +24,8 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
   const consent = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
     postJson(`${engine.url}/v1/consent`, body, { ...auth(), ...headers });
   const ledgerCount = async () => Number((await sql<{ n: string }>`select count(*)::text as n from app.consent_ledger`.execute(db())).rows[0]?.n);
+  const confirmationCount = async () =>
+    Number((await sql<{ n: string }>`select count(*)::text as n from app.consent_confirmations`.execute(db())).rows[0]?.n);
   const ledgerOf = async (purpose: string, eventMessageIds: string[]) =>
     (
       await db()
@@ -250,8 +252,11 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
       { purpose: 'analytics', decision: 'granted', method: 'preference_page', notice_id: 'preference_page' },
       { purpose: 'email_marketing', decision: 'withdrawn', method: 'preference_page', notice_id: 'preference_page' },
     ]);
-    const forged = await fetch(`${engine.url}/p/${prefsPath.split('/').pop()?.slice(0, -3)}xyz`);
+    const forged = await fetch(`${engine.url}/p/${prefsPath.split('/').pop()?.slice(0, -3)}xyz`, { method: 'POST', body: form });
     expect(forged.status).toBe(400);
+    // A preference link is not a confirmation link: the kinds are signed apart.
+    const wrongKind = await fetch(`${engine.url}/v1/consent/confirm`, { method: 'POST', body: new URLSearchParams({ token: prefsPath.split('/').pop() as string }) });
+    expect(wrongKind.status).toBe(400);
   });
 
   it('an expired confirmation link is refused with a clear page and grants nothing', async () => {
@@ -280,6 +285,7 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
 
   it('refuses invalid purposes, unknown notices and malformed bodies with clear 400s, writing nothing', async () => {
     const before = await ledgerCount();
+    const confirmationsBefore = await confirmationCount();
     const cases: Array<[Record<string, unknown> | string, RegExp]> = [
       [{ userId: 'x', grant: ['newsletter'], notice: { id: 'cookie_banner', version: 1 } }, /grant\.0: unknown purpose "newsletter"; declared in rules\/purposes\.yaml: email_marketing, profiling, analytics/],
       [{ userId: 'x', grant: ['analytics'], notice: { id: 'popup', version: 1 } }, /notice: unknown notice "popup"/],
@@ -307,7 +313,35 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
     );
     expect(event.status).toBe(400);
     expect(await event.text()).toMatch(/properties\.purposes\.newsletter: unknown purpose/);
+    // A newsletter sign-up must name one deliverable address: a list would make the engine a relay.
+    for (const email of ['a@example.com, b@example.org', 'x@']) {
+      const signup = await postJson(
+        `${engine.url}/v1/track`,
+        { anonymousId: 'x', event: 'newsletter_subscribed', traits: { email }, properties: { notice: { id: 'newsletter_form', version: 1 } } },
+        auth(),
+      );
+      expect(signup.status).toBe(400);
+      expect(await signup.text()).toMatch(/expected one valid subscriber address/);
+    }
     expect(await ledgerCount()).toBe(before);
-    expect(await db().selectFrom('app.consent_confirmations').select('id').where('profile_id', 'is', null).execute()).toEqual([]);
+    expect(await confirmationCount()).toBe(confirmationsBefore);
+  });
+
+  it('follows the order of recording, not the client clock, and says when a messageId was seen before', async () => {
+    const person = { userId: 'clock-person' };
+    await consent({ ...person, grant: ['profiling'], notice: { id: 'cookie_banner', version: 1 }, messageId: 'c-1' });
+    // A withdrawal from a device whose clock is ten minutes slow still wins (GDPR Art. 7(3)).
+    const slow = new Date(Date.now() - 10 * 60_000).toISOString();
+    const withdrawn = await consent({ ...person, withdraw: ['profiling'], timestamp: slow, messageId: 'c-2' });
+    expect(((await withdrawn.json()) as { consent: Record<string, { state: string }> }).consent.profiling?.state).toBe('withdrawn');
+    // Far outside the window tracking events have: refused, nothing written.
+    const ancient = await consent({ ...person, grant: ['profiling'], notice: { id: 'cookie_banner', version: 1 }, timestamp: '0001-01-01T00:00:00Z' });
+    expect(ancient.status).toBe(400);
+    expect(await ancient.text()).toContain('timestamp: expected a time within the last 5 years');
+    // The same messageId with another body records nothing, and the answer says it was a duplicate.
+    const replay = await consent({ ...person, grant: ['profiling'], notice: { id: 'cookie_banner', version: 1 }, messageId: 'c-2' });
+    const body = (await replay.json()) as { duplicate?: boolean; consent: Record<string, { state: string }> };
+    expect(body).toMatchObject({ duplicate: true, consent: { profiling: { state: 'withdrawn' } } });
+    expect(await ledgerOf('profiling', ['c-1', 'c-2'])).toHaveLength(2);
   });
 });

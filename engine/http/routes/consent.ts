@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConsentRequest } from '../../../schemas/consent';
 import type { AcceptedEvent } from '../../../schemas/segment';
+import { correctedTime } from '../../ingest/clock';
 import { confirmationState, confirmSubscription, pendingPurposes } from '../../consent/confirmations';
 import { consentOf } from '../../consent/ledger';
 import { verifyLink, preferenceLink } from '../../consent/links';
@@ -41,8 +42,12 @@ export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Pr
     if (!checked.ok) return sendError(reply, 'VALIDATION_FAILED', checked.message, deps.metrics);
     const r = parsed.data;
     const receivedAt = new Date();
-    // The person's own time of choice, but never in the future (a skewed client clock).
-    const occurredAt = r.timestamp && Date.parse(r.timestamp) < receivedAt.getTime() ? new Date(r.timestamp) : receivedAt;
+    // The person's own time of choice is evidence (the state follows the order of recording), kept
+    // within the window tracking events have, never in the future.
+    const occurredAt = correctedTime(r.timestamp, undefined, receivedAt);
+    if (!occurredAt) {
+      return sendError(reply, 'VALIDATION_FAILED', 'timestamp: expected a time within the last 5 years', deps.metrics);
+    }
     const messageId = r.messageId ?? randomUUID();
     const accepted: AcceptedEvent = {
       sourceId,
@@ -62,6 +67,9 @@ export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Pr
       },
     };
     const outcome = await processEventBatch(deps.batch, [accepted]);
+    if (outcome.rejected > 0) {
+      return sendError(reply, 'VALIDATION_FAILED', 'PostgreSQL refused a value of this request; nothing was recorded', deps.metrics);
+    }
     await enqueueConfirmations(deps, outcome.confirmations).catch((err: unknown) =>
       request.log.warn({ err }, 'confirmation email not queued yet; the email worker sweeper will queue it'),
     );
@@ -73,7 +81,11 @@ export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Pr
     const db = deps.databases.db;
     const state = profileId ? await consentOf(db, profileId) : new Map();
     const pending = profileId ? await pendingPurposes(db, profileId) : [];
-    return reply.code(outcome.confirmations.length > 0 ? 202 : 200).send({ success: true, consent: consentSummary(catalog, state, pending) });
+    // A messageId seen before records nothing again: say so, with the state as it stands.
+    const duplicate = outcome.duplicates > 0 ? { duplicate: true } : {};
+    return reply
+      .code(outcome.confirmations.length > 0 ? 202 : 200)
+      .send({ success: true, ...duplicate, consent: consentSummary(catalog, state, pending) });
   });
 
   async function confirmPage(request: FastifyRequest, reply: FastifyReply, token: string | undefined, act: boolean) {

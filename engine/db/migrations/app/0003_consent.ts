@@ -28,7 +28,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     merged_from bigint,
     check ((notice_id is null) = (notice_version is null) and (notice_id is null) = (notice_hash is null))
   )`.execute(db);
-  await sql`create index consent_ledger_current_idx on app.consent_ledger (profile_id, purpose, occurred_at desc, id desc)`.execute(db);
+  await sql`create index consent_ledger_current_idx on app.consent_ledger (profile_id, purpose, recorded_at desc, id desc)`.execute(db);
   // A merge applied twice (after a crash) copies each row once.
   await sql`create unique index consent_ledger_merged_idx on app.consent_ledger (profile_id, merged_from) where merged_from is not null`.execute(db);
 
@@ -48,12 +48,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`create trigger consent_ledger_no_truncate before truncate on app.consent_ledger
     for each statement execute function app.consent_ledger_append_only()`.execute(db);
 
-  // The current state: the latest row per (profile, purpose), by when the person acted.
+  // The current state: the latest row per (profile, purpose) in the order the engine recorded them.
+  // Not by occurred_at: that is the client's clock, evidence only; a withdrawal stamped by a slow
+  // clock must still win over the grant before it (GDPR Art. 7(3)).
   await sql`create view app.consent_current as
     select distinct on (profile_id, purpose)
-      profile_id, purpose, decision, occurred_at, method, source_kind, notice_id, notice_version, id as ledger_id
+      profile_id, purpose, decision, occurred_at, recorded_at, method, source_kind, notice_id, notice_version, id as ledger_id
     from app.consent_ledger
-    order by profile_id, purpose, occurred_at desc, id desc`.execute(db);
+    order by profile_id, purpose, recorded_at desc, id desc`.execute(db);
 
   // Double opt-in: a sign-up waiting for the person to confirm by the emailed link. Granted only on
   // confirmation; expires unconfirmed.
