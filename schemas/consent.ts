@@ -71,3 +71,25 @@ export const ConsentRequest = z
     path: ['withdraw'],
   });
 export type ConsentRequest = z.infer<typeof ConsentRequest>;
+
+/**
+ * `POST /admin/v1/subjects/consent`: a withdrawal or objection a person made by another channel
+ * (a letter, a call to support), recorded by a privacy officer. Grants are not taken here: consent
+ * is the person's own act, with the notice they saw (GDPR Art. 7(1)).
+ */
+export const AdminConsentRequest = z
+  .strictObject({
+    email: z.email({ error: 'expected an email address' }).max(254).optional(),
+    userId: Id.optional(),
+    anonymousId: Id.optional(),
+    withdraw: PurposeList.default([]),
+    object: PurposeList.default([]),
+    /** Where the person asked (ticket number, letter reference); never their personal data. */
+    reference: z.string().min(1).max(200),
+  })
+  .refine((r) => [r.email, r.userId, r.anonymousId].filter((v) => v !== undefined).length === 1, {
+    message: 'expected exactly one of email, userId, anonymousId',
+    path: ['email'],
+  })
+  .refine((r) => r.withdraw.length + r.object.length > 0, { message: 'expected at least one purpose in withdraw or object', path: ['withdraw'] });
+export type AdminConsentRequest = z.infer<typeof AdminConsentRequest>;

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { createApiKey } from '../../engine/auth/api-keys';
 import { checkConsent } from '../../engine/consent/decisions';
 import { basicAuth, postJson, startTestEngine, type TestEngine, waitForEvents } from '../support/engine';
 import { startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
@@ -182,6 +183,34 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
     ]);
     expect(decisions[1]?.reason).toMatch(/^allowed: email_marketing granted by form on /);
     expect(decisions[0]?.ref).toEqual({ campaign: 'welcome' });
+  });
+
+  it('a privacy officer records a withdrawal made by another channel; other roles cannot', async () => {
+    await consent({ userId: 'phoned-in', grant: ['email_marketing'], notice: { id: 'newsletter_form', version: 1 }, method: 'form', messageId: 'ph-1' });
+    const officer = (await createApiKey(db(), { role: 'privacy_officer', name: 'dpo' })).key;
+    const marketer = (await createApiKey(db(), { role: 'marketer', name: 'marketing' })).key;
+    const admin = (body: unknown, key: string) =>
+      postJson(`${engine.url}/admin/v1/subjects/consent`, body, { authorization: `Bearer ${key}` });
+    const request = { userId: 'phoned-in', withdraw: ['email_marketing'], object: ['profiling'], reference: 'ticket 4711' };
+    expect((await admin(request, marketer)).status).toBe(403);
+    const res = await admin(request, officer);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { consent: Record<string, { state: string; allowed: boolean }> };
+    expect(body.consent.email_marketing).toMatchObject({ state: 'withdrawn', allowed: false });
+    expect(body.consent.profiling).toMatchObject({ state: 'objected', allowed: false });
+    const profileId = (await ledgerOf('email_marketing', ['ph-1']))[0]?.profile_id as string;
+    const rows = await db().selectFrom('app.consent_ledger').select(['purpose', 'decision', 'method', 'source_kind', 'source_ref']).where('profile_id', '=', profileId).where('method', '=', 'admin').orderBy('purpose').execute();
+    expect(rows).toEqual([
+      { purpose: 'email_marketing', decision: 'withdrawn', method: 'admin', source_kind: 'admin', source_ref: expect.stringMatching(/^key [0-9a-f-]{36}: ticket 4711$/) },
+      { purpose: 'profiling', decision: 'objected', method: 'admin', source_kind: 'admin', source_ref: expect.stringMatching(/ticket 4711$/) },
+    ]);
+    const before = await ledgerCount();
+    expect((await admin({ ...request, userId: 'nobody-known' }, officer)).status).toBe(404);
+    const bad = await admin({ ...request, withdraw: ['newsletter'] }, officer);
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('unknown purpose \\"newsletter\\"');
+    expect((await admin({ withdraw: ['profiling'], reference: 'x' }, officer)).status).toBe(400);
+    expect(await ledgerCount()).toBe(before);
   });
 
   it('double opt-in: sign-up → confirmation email → link → consent with method double_opt_in and the notice version', async () => {

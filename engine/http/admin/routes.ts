@@ -1,5 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { CreateApiKeyBody } from '../../../schemas/api-keys';
+import { AdminConsentRequest } from '../../../schemas/consent';
+import { pendingPurposes } from '../../consent/confirmations';
+import { appendLedger, consentOf } from '../../consent/ledger';
+import { consentSummary } from '../../consent/summary';
+import { findProfileId, type SubjectIdentifier } from '../../identity/lookup';
+import { scrubText } from '../../privacy/scrub-text';
+import { sendError } from '../errors';
 import { createApiKey, listApiKeys } from '../../auth/api-keys';
 import type { HttpDeps } from '../deps';
 import { allowRoles, requireApiKey } from './auth';
@@ -17,6 +24,29 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     const created = await createApiKey(deps.databases.db, body);
     request.log.info({ keyId: created.id, role: created.role, by: request.apiKey?.id }, 'API key created');
     return reply.code(201).send(created);
+  });
+
+  // Withdrawal through any channel takes effect from its commit (GDPR Art. 7(3), 21(3)).
+  app.post('/subjects/consent', { preHandler: allowRoles(deps, 'privacy_officer') }, async (request, reply) => {
+    const body = AdminConsentRequest.parse(request.body ?? {});
+    const catalog = deps.rules.purposes;
+    const unknown = [...body.withdraw, ...body.object].find((p) => !catalog.get(p));
+    if (unknown) {
+      return sendError(reply, 'VALIDATION_FAILED', `unknown purpose "${unknown}"; declared in rules/purposes.yaml: ${catalog.names.join(', ')}`, deps.metrics);
+    }
+    const id: SubjectIdentifier =
+      body.email !== undefined ? { email: body.email } : body.userId !== undefined ? { userId: body.userId } : { anonymousId: body.anonymousId as string };
+    const profileId = await findProfileId(deps.databases.vaultDb, deps.keys, [id]);
+    if (!profileId) return sendError(reply, 'NOT_FOUND', 'nobody with that identifier is known; nothing was recorded', deps.metrics);
+    const now = new Date();
+    const common = { profileId, occurredAt: now, sourceKind: 'admin' as const, method: 'admin' as const, sourceRef: `key ${request.apiKey?.id}: ${scrubText(body.reference)}` };
+    await appendLedger(deps.databases.db, [
+      ...body.withdraw.map((purpose) => ({ ...common, purpose, decision: 'withdrawn' as const })),
+      ...body.object.map((purpose) => ({ ...common, purpose, decision: 'objected' as const })),
+    ]);
+    request.log.info({ by: request.apiKey?.id, withdraw: body.withdraw, object: body.object }, 'consent withdrawn by a privacy officer');
+    const db = deps.databases.db;
+    return { consent: consentSummary(catalog, await consentOf(db, profileId), await pendingPurposes(db, profileId)) };
   });
 
   app.get('/queues', { preHandler: allowRoles(deps, 'operator') }, async () => ({ queues: await deps.queues.counts() }));
