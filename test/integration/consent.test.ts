@@ -3,6 +3,7 @@ import { createApiKey } from '../../engine/auth/api-keys';
 import { checkConsent } from '../../engine/consent/decisions';
 import { basicAuth, postJson, startTestEngine, type TestEngine, waitForEvents } from '../support/engine';
 import { startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
+import { tcString } from '../support/tcf';
 
 /**
  * Consent on the shipped rules/purposes.yaml (analytics, profiling and email_marketing all need
@@ -183,6 +184,19 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
     ]);
     expect(decisions[1]?.reason).toMatch(/^allowed: email_marketing granted by form on /);
     expect(decisions[0]?.ref).toEqual({ campaign: 'welcome' });
+  });
+
+  it('maps an IAB TCF v2.2 string to purposes by their tcf_purposes, with method tcf', async () => {
+    // Consent to every TCF purpose analytics maps (1, 7, 8, 9), but not to those of profiling.
+    const res = await consent({ anonymousId: 'tcf-visitor', tcString: tcString([1, 7, 8, 9]), messageId: 'tcf-1' });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { consent: Record<string, { state: string }> };
+    expect(body.consent).toMatchObject({ analytics: { state: 'granted' }, profiling: { state: 'withdrawn' }, email_marketing: { state: 'not_asked' } });
+    const rows = await db().selectFrom('app.consent_ledger').select(['purpose', 'decision', 'method', 'source_ref']).where('event_message_id', '=', 'tcf-1').orderBy('purpose').execute();
+    expect(rows).toEqual([
+      { purpose: 'analytics', decision: 'granted', method: 'tcf', source_ref: expect.stringMatching(/^IAB TCF v2 string, CMP 300, policy version \d+/) },
+      { purpose: 'profiling', decision: 'withdrawn', method: 'tcf', source_ref: expect.stringMatching(/^IAB TCF v2 string/) },
+    ]);
   });
 
   it('a privacy officer records a withdrawal made by another channel; other roles cannot', async () => {
