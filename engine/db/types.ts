@@ -138,6 +138,15 @@ export interface ConsentConfirmationsTable {
   confirmed_at: Date | null;
 }
 
+/** Unlinked events, as anonymous counts only. */
+export interface EventCountsTable {
+  day: string;
+  source_id: string;
+  type: EventType;
+  name: string;
+  count: ColumnType<string, number, number>;
+}
+
 export interface DecisionsTable {
   id: Generated<string>;
   profile_id: string;
@@ -161,6 +170,7 @@ export interface Database {
   'app.consent_current': ConsentCurrentView;
   'app.consent_confirmations': ConsentConfirmationsTable;
   'app.decisions': DecisionsTable;
+  'app.event_counts': EventCountsTable;
 }
 
 export type IdentityKind = 'email' | 'user' | 'anonymous' | 'phone';

@@ -100,3 +100,25 @@ export async function claimReceipts(
     .execute();
   return new Set(rows.map((r) => `${r.source_id}\u0000${r.message_id}`));
 }
+
+/**
+ * Events that may not be tied to a person, kept as counts per (day, source, type, name): no row,
+ * no time of day, no context. Keys sorted so concurrent batches cannot deadlock on them.
+ */
+export async function countEvents(db: DbOrTrx, rows: readonly EventRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const counts = new Map<string, { day: string; source_id: string; type: EventType; name: string; count: number }>();
+  for (const r of rows) {
+    const day = r.occurredAt.toISOString().slice(0, 10);
+    const name = r.name ?? '';
+    const key = `${day}\u0000${r.sourceId}\u0000${r.type}\u0000${name}`;
+    const entry = counts.get(key);
+    if (entry) entry.count++;
+    else counts.set(key, { day, source_id: r.sourceId, type: r.type, name, count: 1 });
+  }
+  await db
+    .insertInto('app.event_counts')
+    .values([...counts.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v))
+    .onConflict((oc) => oc.columns(['day', 'source_id', 'type', 'name']).doUpdateSet({ count: sql`app.event_counts.count + excluded.count` }))
+    .execute();
+}

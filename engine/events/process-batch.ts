@@ -7,7 +7,7 @@ import { eventIdentityKeys } from '../identity/keys';
 import { ResolutionConflict, resolveProfiles } from '../identity/resolve';
 import type { PropertiesPolicy } from '../privacy/properties-policy';
 import { writeFields } from '../vault/fields';
-import { applyProfileMerges, claimReceipts, insertEvents, upsertProfiles } from './app-writes';
+import { applyProfileMerges, claimReceipts, countEvents, insertEvents, upsertProfiles } from './app-writes';
 import { applyBatchConsent, type ConsentStepOptions } from './consent-step';
 import { lockProfiles, markMergesApplied, touchedProfiles } from './merges';
 import type { EventPartitions } from './partitions';
@@ -158,7 +158,11 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
     await upsertProfiles(app, profileUpserts(deps.policy, todo, resolution));
     await applyProfileMerges(app, resolution.merges);
     const consent = await applyBatchConsent(app, deps.consent, todo, resolution.profileIds);
-    await insertEvents(app, eventRows(deps.policy, todo, consent.linkedProfileIds));
+    const rows = eventRows(deps.policy, todo, consent.linkedProfileIds);
+    await insertEvents(app, rows.filter((r) => r.profileId !== null));
+    // An event that may not be tied to a person (their consent, a browser signal, or no usable
+    // identifier) is kept as an anonymous count only (GDPR Art. 5(1)(c)).
+    await countEvents(app, rows.filter((r) => r.profileId === null));
     const merged = resolution.merges.map((m) => m.loser);
     if (sharedDatabase) await markMergesApplied(app as unknown as Transaction<VaultDatabase>, merged);
     else mergesToMark = merged;

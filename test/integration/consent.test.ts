@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { createApiKey } from '../../engine/auth/api-keys';
 import { checkConsent } from '../../engine/consent/decisions';
-import { basicAuth, postJson, startTestEngine, type TestEngine, waitForEvents } from '../support/engine';
+import { basicAuth, postJson, startTestEngine, type TestEngine, waitForEvents, waitForReceipts } from '../support/engine';
 import { startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
 import { tcString } from '../support/tcf';
 
@@ -97,9 +97,11 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
       const res = await postJson(`${engine.url}/v1/page`, { messageId, anonymousId: 'gpc-visitor', name: 'Home' }, gpc);
       expect(res.status).toBe(200);
     }
-    await waitForEvents(engine.services, 2, sql`message_id in ('gpc-1', 'gpc-2')`);
-    const events = await db().selectFrom('app.events').select(['profile_id']).where('message_id', 'in', ['gpc-1', 'gpc-2']).execute();
-    expect(events.map((e) => e.profile_id)).toEqual([null, null]);
+    await waitForReceipts(engine.services, ['gpc-1', 'gpc-2']);
+    // Not stored as events at all: only counted, with nothing that points at the visitor.
+    expect(await db().selectFrom('app.events').select('profile_id').where('message_id', 'in', ['gpc-1', 'gpc-2']).execute()).toEqual([]);
+    const counted = await db().selectFrom('app.event_counts').select(['type', 'name', 'count']).where('source_id', '=', engine.sourceId).where('name', '=', 'Home').execute();
+    expect(counted).toEqual([{ type: 'page', name: 'Home', count: '2' }]);
     const objections = await db()
       .selectFrom('app.consent_ledger')
       .select(['purpose', 'decision', 'source_kind', 'method', 'source_ref'])
@@ -115,7 +117,7 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
   it('links events to a profile only once analytics is granted; a withdrawal unlinks what follows', async () => {
     const track = (messageId: string) => postJson(`${engine.url}/v1/track`, { messageId, anonymousId: 'visitor-a', event: 'Viewed Product' }, auth());
     await track('a-before');
-    await waitForEvents(engine.services, 1, sql`message_id = 'a-before'`);
+    await waitForReceipts(engine.services, ['a-before']);
     // The convention for sites with an existing SDK: a `Consent Updated` track event.
     const updated = await postJson(
       `${engine.url}/v1/track`,
@@ -127,11 +129,12 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
     await waitForEvents(engine.services, 1, sql`message_id = 'a-after'`);
     await consent({ anonymousId: 'visitor-a', withdraw: ['analytics'], messageId: 'a-withdraw' });
     await track('a-withdrawn');
-    await waitForEvents(engine.services, 1, sql`message_id = 'a-withdrawn'`);
-    const rows = await db().selectFrom('app.events').select(['message_id', 'profile_id']).where('message_id', 'like', 'a-%').execute();
-    const linked = Object.fromEntries(rows.map((r) => [r.message_id, r.profile_id !== null]));
+    await waitForReceipts(engine.services, ['a-withdrawn']);
+    // Only what consent allowed is stored as the person's events; the rest was counted anonymously.
     // The withdrawal's own event (a-withdraw) already falls under it.
-    expect(linked).toEqual({ 'a-before': false, 'a-consent': true, 'a-after': true, 'a-withdraw': false, 'a-withdrawn': false });
+    const rows = await db().selectFrom('app.events').select(['message_id', 'profile_id']).where('message_id', 'like', 'a-%').orderBy('occurred_at').execute();
+    expect(rows.map((r) => r.message_id)).toEqual(['a-consent', 'a-after']);
+    expect(rows.every((r) => r.profile_id !== null)).toBe(true);
     const grant = await ledgerOf('analytics', ['a-consent']);
     expect(grant.map((r) => [r.decision, r.method, r.notice_id])).toEqual([['granted', 'banner', 'cookie_banner']]);
   });

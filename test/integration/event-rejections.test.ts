@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { AcceptedEvent } from '../../schemas/segment';
 import { countEvents, startTestEngine, type TestEngine, waitForEvents } from '../support/engine';
 import { waitFor } from '../support/wait';
+import { rulesLinkingByDefault } from '../support/rules';
 
 /**
  * A job from a producer that did not validate (an older API, a foreign tool) carrying one value
@@ -10,7 +11,7 @@ import { waitFor } from '../support/wait';
 describe('events worker: a value PostgreSQL refuses', () => {
   let engine: TestEngine;
   beforeAll(async () => {
-    engine = await startTestEngine();
+    engine = await startTestEngine({ RULES_DIR: rulesLinkingByDefault() });
   });
   afterAll(async () => {
     await engine.stop();

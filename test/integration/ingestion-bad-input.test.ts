@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { basicAuth, countEvents, postJson, startTestEngine, type TestEngine, waitForEvents } from '../support/engine';
 import { startTestRedisServer, type TestRedisServer } from '../support/redis-server';
 import { waitFor } from '../support/wait';
+import { rulesLinkingByDefault } from '../support/rules';
 
 type ErrorBody = { error: { code: string; message: string }; rejected?: unknown };
 
@@ -10,7 +11,7 @@ describe('ingestion: bad input gets a clear answer and harms nothing', () => {
   let redis: TestRedisServer;
   beforeAll(async () => {
     redis = await startTestRedisServer(['--maxmemory-policy', 'noeviction']);
-    engine = await startTestEngine({ REDIS_URL: redis.url });
+    engine = await startTestEngine({ REDIS_URL: redis.url, RULES_DIR: rulesLinkingByDefault() });
   });
   afterAll(async () => {
     await engine.stop();

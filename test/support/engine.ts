@@ -63,3 +63,13 @@ export async function dumpAppSchema(db: Kysely<Database>): Promise<string> {
   }
   return parts.join('\n');
 }
+
+/** Waits until the events worker has processed these messageIds (stored, counted or deduplicated). */
+export async function waitForReceipts(services: Services, messageIds: readonly string[]): Promise<void> {
+  await waitFor(
+    async () =>
+      (await services.databases.db.selectFrom('app.event_receipts').select('message_id').where('message_id', 'in', [...messageIds]).execute()).length ===
+      messageIds.length,
+    { what: `receipts for ${messageIds.join(', ')}` },
+  );
+}

@@ -79,6 +79,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`create index consent_confirmations_unsent_idx on app.consent_confirmations (requested_at)
     where email_sent_at is null and confirmed_at is null`.execute(db);
 
+  // Events a person's consent does not let us tie to them (no analytics, or a browser privacy
+  // signal): kept only as anonymous counts per day, source, type and name.
+  await sql`create table app.event_counts (
+    day date not null,
+    source_id uuid not null,
+    type text not null,
+    name text not null default '',
+    count bigint not null check (count > 0),
+    primary key (day, source_id, type, name)
+  )`.execute(db);
+
   // What the engine decided for a person and why ("why did / didn't this person get this email").
   await sql`create table app.decisions (
     id bigint generated always as identity primary key,
@@ -96,6 +107,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop table app.decisions`.execute(db);
+  await sql`drop table app.event_counts`.execute(db);
   await sql`drop table app.consent_confirmations`.execute(db);
   await sql`drop view app.consent_current`.execute(db);
   await sql`drop table app.consent_ledger`.execute(db);
