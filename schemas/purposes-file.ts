@@ -57,6 +57,11 @@ export const Purpose = z.strictObject({
     ),
   /** IAB TCF v2.2 purposes (1 to 11) whose consent signal from a CMP counts as consent to this purpose. */
   tcf_purposes: z.array(z.int(TCF_PURPOSE).min(1, TCF_PURPOSE).max(11, TCF_PURPOSE)).default([]),
+  /**
+   * Grants only through a confirmed double opt-in (or the person's own preference page): a form or
+   * an API call naming an address proves nothing about who owns it.
+   */
+  double_opt_in: z.boolean({ error: 'expected true or false' }).default(false),
   /** Segment Consent Management category names that map to this purpose. */
   segment_categories: z
     .array(z.string().min(1, 'expected 1 to 100 characters').max(100, 'expected 1 to 100 characters'))

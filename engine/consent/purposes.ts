@@ -21,6 +21,8 @@ export interface PurposeDefinition {
   readonly retentionDays: number;
   readonly tcfPurposes: readonly number[];
   readonly segmentCategories: readonly string[];
+  /** Granted only by a confirmed double opt-in or on the person's preference page. */
+  readonly doubleOptIn: boolean;
 }
 
 export interface NoticeDefinition {
@@ -44,6 +46,7 @@ export const DEFAULT_PURPOSES_FILE: PurposesFile = deepFreeze({
       allows: ['send_marketing_email'],
       retention: '2y',
       tcf_purposes: [],
+      double_opt_in: true,
       segment_categories: ['Email', 'Marketing'],
     },
     profiling: {
@@ -59,6 +62,7 @@ export const DEFAULT_PURPOSES_FILE: PurposesFile = deepFreeze({
       allows: ['build_segments', 'behavioural_triggers'],
       retention: '13mo',
       tcf_purposes: [3, 4, 5, 6],
+      double_opt_in: false,
       segment_categories: ['Personalization', 'Advertising'],
     },
     analytics: {
@@ -74,6 +78,7 @@ export const DEFAULT_PURPOSES_FILE: PurposesFile = deepFreeze({
       allows: ['link_events_to_profile'],
       retention: '13mo',
       tcf_purposes: [1, 7, 8, 9],
+      double_opt_in: false,
       segment_categories: ['Analytics'],
     },
   },
@@ -139,6 +144,7 @@ export class PurposeCatalog {
         retentionDays: retentionDays(entry.retention),
         tcfPurposes: Object.freeze([...entry.tcf_purposes]),
         segmentCategories: Object.freeze([...entry.segment_categories]),
+        doubleOptIn: entry.double_opt_in,
       });
       purposes.set(name, definition);
       for (const capability of definition.allows) {

@@ -56,6 +56,13 @@ interface ChangeParts {
 function buildChange(catalog: PurposeCatalog, parts: ChangeParts): ChangeCheck {
   const bad = checkPurposes(catalog, `${parts.prefix}grant`, parts.grant) ?? checkPurposes(catalog, `${parts.prefix}withdraw`, parts.withdraw);
   if (bad) return { ok: false, message: bad };
+  const needsConfirmation = parts.method === 'double_opt_in' ? undefined : parts.grant.find((p) => catalog.get(p)?.doubleOptIn);
+  if (needsConfirmation) {
+    return {
+      ok: false,
+      message: `${parts.prefix}grant: ${needsConfirmation} is granted only by double opt-in (rules/purposes.yaml): send method "double_opt_in" with the person's email, and they confirm from their mailbox`,
+    };
+  }
   let notice: ConsentChange['notice'];
   if (parts.notice) {
     const checked = checkNotice(catalog, `${parts.prefix}notice`, parts.notice, parts.grant);

@@ -4,6 +4,7 @@ import { checkConsent } from '../../engine/consent/decisions';
 import { basicAuth, postJson, startTestEngine, type TestEngine, waitForEvents, waitForReceipts } from '../support/engine';
 import { startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
 import { tcString } from '../support/tcf';
+import { waitFor } from '../support/wait';
 
 /**
  * Consent on the shipped rules/purposes.yaml (analytics, profiling and email_marketing all need
@@ -26,6 +27,15 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
   const consent = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
     postJson(`${engine.url}/v1/consent`, body, { ...auth(), ...headers });
   const ledgerCount = async () => Number((await sql<{ n: string }>`select count(*)::text as n from app.consent_ledger`.execute(db())).rows[0]?.n);
+  /** A subscriber who confirmed from their mailbox: the one way email_marketing is granted. */
+  const confirmedSubscriber = async (email: string, userId: string, messageId: string) => {
+    const signup = await consent({ userId, email, grant: ['email_marketing'], notice: { id: 'newsletter_form', version: 1 }, method: 'double_opt_in', messageId });
+    expect(signup.status).toBe(202);
+    const mail = await waitFor(async () => smtp.messages.find((m) => m.to.includes(email)), { what: `confirmation email to ${email}` });
+    const token = /confirm\?token=([A-Za-z0-9_.-]+)/.exec(mail.text)?.[1] as string;
+    const click = await fetch(`${engine.url}/v1/consent/confirm`, { method: 'POST', body: new URLSearchParams({ token }) });
+    expect(click.status).toBe(200);
+  };
   const confirmationCount = async () =>
     Number((await sql<{ n: string }>`select count(*)::text as n from app.consent_confirmations`.execute(db())).rows[0]?.n);
   const ledgerOf = async (purpose: string, eventMessageIds: string[]) =>
@@ -172,7 +182,7 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
 
     const refused = await ask();
     expect(refused).toMatchObject({ allowed: false, missing: [{ purpose: 'email_marketing', reason: 'never_granted' }] });
-    await consent({ ...person, grant: ['email_marketing'], notice: { id: 'newsletter_form', version: 1 }, method: 'form', messageId: 'g-1' });
+    await confirmedSubscriber('gated@example.com', 'gated-person', 'g-1');
     expect(await ask()).toMatchObject({ allowed: true, missing: [] });
     await consent({ ...person, withdraw: ['email_marketing'], messageId: 'g-2' });
     const after = await ask();
@@ -185,7 +195,7 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
       ['campaign:welcome:send', true, []],
       ['campaign:welcome:send', false, ['email_marketing:withdrawn']],
     ]);
-    expect(decisions[1]?.reason).toMatch(/^allowed: email_marketing granted by form on /);
+    expect(decisions[1]?.reason).toMatch(/^allowed: email_marketing granted by double_opt_in on /);
     expect(decisions[0]?.ref).toEqual({ campaign: 'welcome' });
   });
 
@@ -203,7 +213,7 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
   });
 
   it('a privacy officer records a withdrawal made by another channel; other roles cannot', async () => {
-    await consent({ userId: 'phoned-in', grant: ['email_marketing'], notice: { id: 'newsletter_form', version: 1 }, method: 'form', messageId: 'ph-1' });
+    await confirmedSubscriber('phoned-in@example.com', 'phoned-in', 'ph-1');
     const officer = (await createApiKey(db(), { role: 'privacy_officer', name: 'dpo' })).key;
     const marketer = (await createApiKey(db(), { role: 'marketer', name: 'marketing' })).key;
     const admin = (body: unknown, key: string) =>
@@ -336,13 +346,15 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
       [{ userId: 'x', grant: ['newsletter'], notice: { id: 'cookie_banner', version: 1 } }, /grant\.0: unknown purpose "newsletter"; declared in rules\/purposes\.yaml: email_marketing, profiling, analytics/],
       [{ userId: 'x', grant: ['analytics'], notice: { id: 'popup', version: 1 } }, /notice: unknown notice "popup"/],
       [{ userId: 'x', grant: ['analytics'], notice: { id: 'cookie_banner', version: 7 } }, /notice: notice "cookie_banner" has no version 7; declared versions: 1/],
-      [{ userId: 'x', grant: ['email_marketing'], notice: { id: 'cookie_banner', version: 1 } }, /does not describe email_marketing/],
+      [{ email: 'y@example.com', grant: ['email_marketing'], notice: { id: 'cookie_banner', version: 1 }, method: 'double_opt_in' }, /does not describe email_marketing/],
       [{ userId: 'x', grant: ['analytics'] }, /notice: expected \{"id", "version"\} of the notice shown/],
       [{ grant: ['analytics'], notice: { id: 'cookie_banner', version: 1 } }, /expected anonymousId, userId or email/],
       [{ userId: 'x' }, /expected at least one purpose in grant or withdraw/],
       [{ userId: 'x', grant: ['Analytics!'], notice: { id: 'cookie_banner', version: 1 } }, /grant\.0: expected a purpose name/],
       [{ userId: 'x', withdraw: ['analytics'], colour: 'red' }, /colour|unrecognized/i],
       [{ userId: 'x', grant: ['email_marketing'], notice: { id: 'newsletter_form', version: 1 }, method: 'double_opt_in' }, /email: a double opt-in needs the address/],
+      // A form naming an address proves nothing about who owns it.
+      [{ email: 'victim@example.com', grant: ['email_marketing'], notice: { id: 'newsletter_form', version: 1 }, method: 'form' }, /grant: email_marketing is granted only by double opt-in/],
       [{ userId: 'x', tcString: 'not a tc string!' }, /tcString: /],
       ['{"userId": "x", "grant": [', /JSON/i],
     ];

@@ -20,6 +20,7 @@ const FILE: PurposesFile = {
       retention: '2y',
       tcf_purposes: [],
       segment_categories: [],
+    double_opt_in: false,
     },
     profiling: {
       description: 'Messages based on what you do.',
@@ -28,6 +29,7 @@ const FILE: PurposesFile = {
       retention: '13mo',
       tcf_purposes: [],
       segment_categories: [],
+    double_opt_in: false,
     },
     recommendations: {
       description: 'Products like the ones you bought.',
@@ -36,6 +38,7 @@ const FILE: PurposesFile = {
       retention: '1y',
       tcf_purposes: [],
       segment_categories: [],
+    double_opt_in: false,
     },
   },
   notices: [],
