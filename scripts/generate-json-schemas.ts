@@ -8,10 +8,15 @@ import path from 'node:path';
 import { z } from 'zod';
 import { PropertiesFile } from '../schemas/properties-file';
 import { PurposesFile } from '../schemas/purposes-file';
+import { CampaignFile } from '../schemas/rules/campaign-file';
+import { SegmentFile } from '../schemas/rules/segment-file';
 
 export const JSON_SCHEMAS: Record<string, z.ZodType> = {
   'properties.schema.json': PropertiesFile,
   'purposes.schema.json': PurposesFile,
+  // Conditions and steps nest (z.lazy): toJSONSchema writes them once under $defs and refers to them.
+  'segment.schema.json': SegmentFile,
+  'campaign.schema.json': CampaignFile,
 };
 
 export function renderJsonSchema(schema: z.ZodType): string {

@@ -13,10 +13,13 @@ export type EventKind = 'track' | 'page' | 'screen' | 'identify' | 'group' | 'al
 /** Used when the file does not exist; rules/properties.yaml ships with the same content. */
 export const DEFAULT_PROPERTIES_FILE: PropertiesFile = deepFreeze({
   default: { allow: [] },
-  events: { 'Order Completed': { allow: ['order_id', 'total', 'currency'] } },
+  events: {
+    'Order Completed': { allow: ['order_id', 'total', 'currency'] },
+    'Product Added': { allow: ['product_id', 'price', 'currency'] },
+  },
   pages: { allow: ['path', 'title', 'referrer', 'url', 'search', 'name', 'category'] },
   traits: {
-    allow: ['plan', 'company', 'industry', 'language', 'country', 'createdAt'],
+    allow: ['plan', 'company', 'industry', 'language', 'country', 'createdAt', 'timezone', 'reengaged'],
     pii: ['email', 'name', 'firstName', 'lastName', 'phone', 'address', 'birthday'],
   },
 });

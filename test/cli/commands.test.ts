@@ -46,7 +46,7 @@ describe('consentflow CLI', () => {
     try {
       const result = runCli(['start'], testEnv({ DATABASE_URL: database.url, RULES_DIR: rulesDir }));
       expect(result.status).toBe(1);
-      expect(result.stderr).toMatch(/^consentflow: .*properties\.yaml: events\.Order Completed\.allow\.1: expected string, received number\n$/);
+      expect(result.stderr).toMatch(/^consentflow: the rules in .* have a problem \(`consentflow rules check` lists them\): .*properties\.yaml:3:23 expected string, received number\n$/);
     } finally {
       await database.drop();
     }
@@ -64,7 +64,7 @@ describe('consentflow CLI', () => {
       const env = testEnv({ DATABASE_URL: database.url });
       const first = runCli(['migrate'], env);
       expect(first.stderr).toBe('');
-      expect(first.stdout).toBe('applied 4 migration(s): app/0001_app_foundation, app/0002_ingestion, app/0003_consent, vault/0001_vault\n');
+      expect(first.stdout).toBe('applied 5 migration(s): app/0001_app_foundation, app/0002_ingestion, app/0003_consent, app/0004_rules, vault/0001_vault\n');
       expect(runCli(['migrate'], env).stdout).toBe('database is up to date\n');
     } finally {
       await database.drop();

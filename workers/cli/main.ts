@@ -14,6 +14,7 @@ import {
   workerCommand,
 } from './commands';
 import { sourcesAddCommand, sourcesListCommand, sourcesRevokeCommand, subjectShowCommand } from './ingestion-commands';
+import { registerRulesCommands } from './rules-commands';
 
 import { packageVersion } from './package-version';
 
@@ -114,6 +115,9 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     .option('--anonymous-id <id>', 'an anonymousId (cookie or device id)')
     .option('--json', 'print JSON')
     .action(run((options: { email?: string; userId?: string; anonymousId?: string; json?: boolean }) => subjectShowCommand(context(), options)));
+
+  // The rules group needs no database, Redis or keys: marketers run it on their machine and in CI.
+  registerRulesCommands(program, { context: () => context(), run });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
