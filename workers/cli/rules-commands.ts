@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { AppError } from '../../engine/errors';
 import { loadRuleSet } from '../../engine/rules/load';
 import type { CommandContext } from './commands';
+import { registerRulesSimulateCommand } from './rules-simulate-command';
 
 /**
  * `consentflow rules …`: commands on the marketer's files that need no PostgreSQL, Redis or keys,
@@ -28,6 +29,7 @@ export function registerRulesCommands(program: Command, wiring: CommandWiring): 
     .description('check every rule file; print each problem as file:line:column message (exit 1 if any)')
     .argument('[dir]', 'the rules directory (default: RULES_DIR, else ./rules)')
     .action(wiring.run((dir: string | undefined) => rulesCheckCommand(wiring.context(), dir)));
+  registerRulesSimulateCommand(rules, wiring);
   return rules;
 }
 
