@@ -1,14 +1,37 @@
+import { runDueAutomation } from '../engine/automation/run-automation';
 import { applyPendingMerges } from '../engine/events/merges';
 import { processEventBatch } from '../engine/events/process-batch';
 import { batchDeps, enqueueConfirmations } from '../engine/runtime/batch';
 import type { JobHandlers } from '../engine/queues/worker';
 import type { Services } from '../engine/runtime/services';
 
+/** How often due journeys and segment rechecks are looked for (their timing precision). */
+const AUTOMATION_TICK_MS = 10_000;
+
 /** The events worker: tracking events from the API become pseudonymous profiles, events and vault entries. */
 export function eventsHandlers(services: Services): JobHandlers<'events'> {
   const deps = batchDeps(services);
   const separateVault = (services.databases.vaultDb as unknown) !== (services.databases.db as unknown);
   let lastSweep = 0;
+  // Journeys whose wait is over and segments whose window slid: due work, claimed by one worker each.
+  let ticking = false;
+  const tick = async () => {
+    if (ticking) return;
+    ticking = true;
+    try {
+      const done = await services.databases.db.transaction().execute((trx) => runDueAutomation(trx, deps.automation, new Date()));
+      if (done.journeysWoken + done.rechecked > 0) services.log.debug(done, 'due journeys and segment rechecks processed');
+    } catch (err) {
+      services.log.warn({ err }, 'due journeys and segment rechecks failed; retried at the next tick');
+    } finally {
+      ticking = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), AUTOMATION_TICK_MS);
+  timer.unref();
+  services.releasers.add('rules timer', async () => {
+    clearInterval(timer);
+  });
   return {
     ingest: async (payload, { log }) => {
       // Only a separate vault database can leave a merge half applied (after a crash between commits).

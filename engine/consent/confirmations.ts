@@ -30,7 +30,14 @@ export type ConfirmOutcome =
  * Grants the confirmation's purposes, once: the row is locked, so two clicks at once grant once.
  * The ledger row keeps the notice of the sign-up and the network of the click that proved it.
  */
-export async function confirmSubscription(db: Db, id: string, click: { ipPrefix: string | undefined }, now = new Date()): Promise<ConfirmOutcome> {
+export async function confirmSubscription(
+  db: Db,
+  id: string,
+  click: { ipPrefix: string | undefined },
+  now = new Date(),
+  /** Runs in the same transaction once the grant is written (the rules react to the new consent). */
+  afterGrant?: (trx: DbOrTrx, profileId: string) => Promise<void>,
+): Promise<ConfirmOutcome> {
   return db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('app.consent_confirmations').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
     if (!row) return { outcome: 'not_found' };
@@ -53,6 +60,7 @@ export async function confirmSubscription(db: Db, id: string, click: { ipPrefix:
       })),
     );
     await trx.updateTable('app.consent_confirmations').set({ confirmed_at: now }).where('id', '=', id).execute();
+    await afterGrant?.(trx, row.profile_id);
     return { outcome: 'confirmed', profileId: row.profile_id, purposes: row.purposes };
   });
 }

@@ -157,6 +157,57 @@ export interface DecisionsTable {
   missing: ColumnType<string[], string[] | undefined, string[]>;
   ref: ColumnType<Record<string, unknown>, string | undefined, string>;
   decided_at: ColumnType<Date, Date | undefined, never>;
+  rule_id: string | null;
+  rule_version: string | null;
+  outcome: string | null;
+}
+
+export interface RuleSetsTable {
+  version: string;
+  files: ColumnType<Record<string, string>, string, string>;
+  first_loaded_at: ColumnType<Date, Date | undefined, never>;
+  last_loaded_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface SegmentStateTable {
+  profile_id: string;
+  segment_id: string;
+  member: boolean;
+  changed_at: Date;
+  recheck_at: Date | null;
+}
+
+export type EnrolmentState = 'active' | 'completed' | 'exited' | 'ended';
+
+export interface EnrolmentsTable {
+  id: Generated<string>;
+  campaign_id: string;
+  profile_id: string;
+  entry: number;
+  campaign_version: string;
+  rule_set_version: string;
+  state: EnrolmentState;
+  journey: ColumnType<unknown, string, string>;
+  started_at: Date;
+  wake_at: Date | null;
+  finished_at: Date | null;
+  finish_reason: string | null;
+}
+
+export type SendState = 'scheduled' | 'sending' | 'sent' | 'failed' | 'skipped' | 'cancelled';
+
+export interface ScheduledSendsTable {
+  id: Generated<string>;
+  enrolment_id: string;
+  profile_id: string;
+  campaign_id: string;
+  step_id: string;
+  template: string;
+  due_at: Date;
+  deferred_from: Date | null;
+  state: ColumnType<SendState, SendState | undefined, SendState>;
+  state_reason: string | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
 }
 
 export interface Database {
@@ -171,6 +222,10 @@ export interface Database {
   'app.consent_confirmations': ConsentConfirmationsTable;
   'app.decisions': DecisionsTable;
   'app.event_counts': EventCountsTable;
+  'app.rule_sets': RuleSetsTable;
+  'app.segment_state': SegmentStateTable;
+  'app.enrolments': EnrolmentsTable;
+  'app.scheduled_sends': ScheduledSendsTable;
 }
 
 export type IdentityKind = 'email' | 'user' | 'anonymous' | 'phone';

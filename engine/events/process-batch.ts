@@ -8,7 +8,8 @@ import { ResolutionConflict, resolveProfiles } from '../identity/resolve';
 import type { PropertiesPolicy } from '../privacy/properties-policy';
 import { writeFields } from '../vault/fields';
 import { applyProfileMerges, claimReceipts, countEvents, insertEvents, upsertProfiles } from './app-writes';
-import { applyBatchConsent, type ConsentStepOptions } from './consent-step';
+import { type AutomationDeps, type AutomationOutcome, runAutomation } from '../automation/run-automation';
+import { applyBatchConsent, carriesBrowserSignal, type ConsentStepOptions } from './consent-step';
 import { lockProfiles, markMergesApplied, touchedProfiles } from './merges';
 import type { EventPartitions } from './partitions';
 import { eventRows, piiWrites, profileUpserts, storedMessageId } from './rows';
@@ -19,6 +20,8 @@ export interface BatchDeps {
   readonly policy: PropertiesPolicy;
   readonly partitions: EventPartitions;
   readonly consent: ConsentStepOptions;
+  /** The rule set at work: segments, triggers, journeys. */
+  readonly automation: AutomationDeps;
 }
 
 export interface BatchOutcome {
@@ -30,6 +33,8 @@ export interface BatchOutcome {
   readonly unlinked: number;
   /** Double opt-in confirmations created, whose email is still to be sent. */
   readonly confirmations: readonly string[];
+  /** What the rules did: enrolments, skips, exits, sends scheduled, segment changes. */
+  readonly automation?: AutomationOutcome;
 }
 
 const NOTHING_STORED = { stored: 0, rejected: 0, unlinked: 0, confirmations: [] } as const;
@@ -163,6 +168,20 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
     // An event that may not be tied to a person (their consent, a browser signal, or no usable
     // identifier) is kept as an anonymous count only (GDPR Art. 5(1)(c)).
     await countEvents(app, rows.filter((r) => r.profileId === null));
+    // The rules, on the state this batch committed with it. An event carrying a browser privacy
+    // signal triggers nothing, but its person's segments are still re-evaluated (an objection ends them).
+    const automation = await runAutomation(
+      app,
+      deps.automation,
+      todo.flatMap((e, i) => {
+        const profileId = resolution.profileIds[i];
+        const row = rows[i];
+        if (!profileId || !row) return [];
+        const triggers = carriesBrowserSignal(e, deps.consent.honorDnt) ? [] : [{ type: row.type, name: row.name, properties: row.properties, occurredAt: row.occurredAt }];
+        return [{ profileId, events: triggers }];
+      }),
+      new Date(),
+    );
     const merged = resolution.merges.map((m) => m.loser);
     if (sharedDatabase) await markMergesApplied(app as unknown as Transaction<VaultDatabase>, merged);
     else mergesToMark = merged;
@@ -172,6 +191,7 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
       rejected: 0,
       unlinked: consent.unlinked,
       confirmations: consent.confirmations,
+      automation,
     };
   });
   // With a separate vault database, merges are marked applied only once the app side committed; a

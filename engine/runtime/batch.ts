@@ -10,6 +10,7 @@ export function batchDeps(services: Pick<Services, 'databases' | 'keys' | 'rules
     policy: services.rules.properties,
     partitions: new EventPartitions(services.databases.db),
     consent: { catalog: services.rules.purposes, honorDnt: services.config.privacy.honorDnt },
+    automation: { compiled: services.rules.compiled, catalog: services.rules.purposes },
   };
 }
 

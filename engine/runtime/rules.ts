@@ -3,6 +3,7 @@ import type { Config } from '../config';
 import type { PurposeCatalog } from '../consent/purposes';
 import { AppError } from '../errors';
 import type { PropertiesPolicy } from '../privacy/properties-policy';
+import { type CompiledRuleSet, compileRuleSet } from '../rules/compile';
 import { loadRuleSet } from '../rules/load';
 import type { RuleSet } from '../rules/rule-set';
 
@@ -11,6 +12,8 @@ export interface Rules {
   readonly properties: PropertiesPolicy;
   readonly purposes: PurposeCatalog;
   readonly ruleSet: RuleSet;
+  /** Compiled once: predicates indexed by trigger. */
+  readonly compiled: CompiledRuleSet;
 }
 
 /** Reads the rule set; any problem refuses it whole, listing each as `file:line:column message`. */
@@ -26,5 +29,6 @@ export function loadRules(config: Config): Rules {
         .join('; ')}`,
     );
   }
-  return { properties: loaded.ruleSet.properties, purposes: loaded.ruleSet.purposes, ruleSet: loaded.ruleSet };
+  const { ruleSet } = loaded;
+  return { properties: ruleSet.properties, purposes: ruleSet.purposes, ruleSet, compiled: compileRuleSet(ruleSet) };
 }

@@ -11,6 +11,7 @@ import { queueSealingKey } from '../queues/sealing';
 import { assertNoEviction, createRedis, describeEndpoint, type RedisEndpoint } from '../redis/connection';
 import { resolveRedisEndpoint } from './redis-endpoint';
 import { loadRules, type Rules } from './rules';
+import { recordRuleSet } from '../automation/rule-set-versions';
 
 /** The shared resources of one engine process, opened in order and released in reverse. */
 export interface Services {
@@ -75,6 +76,8 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     const databases = await openDatabases(config, log);
     releasers.add('databases', () => databases.close());
     await migrateToLatest(databases.db, databases.vaultDb, log);
+    // Decisions name the rule set version they were made under; keep the set they can be traced to.
+    await recordRuleSet(databases.db, rules.ruleSet);
     const queues = new Queues(redis, config.queuePrefix, queueSealingKey(keys.master));
     releasers.add('queues', () => queues.close());
     const metrics = createMetrics(queues, log);

@@ -189,7 +189,7 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
     expect(after).toMatchObject({ allowed: false, missing: [{ purpose: 'email_marketing', reason: 'withdrawn' }] });
     expect(after.reason).toMatch(/^refused: email_marketing withdrawn by api on \d{4}-/);
 
-    const decisions = await db().selectFrom('app.decisions').selectAll().where('profile_id', '=', profileId).orderBy('id').execute();
+    const decisions = await db().selectFrom('app.decisions').selectAll().where('profile_id', '=', profileId).where('action', '=', 'campaign:welcome:send').orderBy('id').execute();
     expect(decisions.map((d) => [d.action, d.allowed, d.missing])).toEqual([
       ['campaign:welcome:send', false, ['email_marketing:never_granted']],
       ['campaign:welcome:send', true, []],

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { sql } from 'kysely';
 import { EventPartitions } from '../../engine/events/partitions';
-import { catalogLinkingByDefault } from '../support/rules';
+import { rulesLinkingByDefault } from '../support/rules';
 import { type BatchDeps, processEventBatch } from '../../engine/events/process-batch';
 import { describeSubject } from '../../engine/identity/subject';
 import { createSource } from '../../engine/ingest/sources';
@@ -24,14 +24,15 @@ describe.each([
   let deps: BatchDeps;
   beforeAll(async () => {
     vault = separateVault ? await createTestDatabase() : undefined;
-    env = await openTestServices({ DATABASE_POOL_SIZE: '12', ...(vault ? { VAULT_DATABASE_URL: vault.url } : {}) });
+    env = await openTestServices({ DATABASE_POOL_SIZE: '12', RULES_DIR: rulesLinkingByDefault(), ...(vault ? { VAULT_DATABASE_URL: vault.url } : {}) });
     sourceId = (await createSource(env.services.databases.db, 'race')).id;
     deps = {
       databases: env.services.databases,
       keys: env.services.keys,
       policy: loadPropertiesPolicy(path.resolve(__dirname, '../../rules/properties.yaml')),
       partitions: new EventPartitions(env.services.databases.db),
-      consent: { catalog: catalogLinkingByDefault(), honorDnt: true },
+      consent: { catalog: env.services.rules.purposes, honorDnt: true },
+      automation: { compiled: env.services.rules.compiled, catalog: env.services.rules.purposes },
     };
   });
   afterAll(async () => {

@@ -6,6 +6,7 @@ import { appendLedger, consentOf } from '../../consent/ledger';
 import { consentSummary } from '../../consent/summary';
 import { findProfileId, type SubjectIdentifier } from '../../identity/lookup';
 import { scrubText } from '../../privacy/scrub-text';
+import { reactToConsent } from '../../automation/react-to-consent';
 import { sendError } from '../errors';
 import { createApiKey, listApiKeys } from '../../auth/api-keys';
 import type { HttpDeps } from '../deps';
@@ -40,10 +41,14 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     if (!profileId) return sendError(reply, 'NOT_FOUND', 'nobody with that identifier is known; nothing was recorded', deps.metrics);
     const now = new Date();
     const common = { profileId, occurredAt: now, sourceKind: 'admin' as const, method: 'admin' as const, sourceRef: `key ${request.apiKey?.id}: ${scrubText(body.reference)}` };
-    await appendLedger(deps.databases.db, [
-      ...body.withdraw.map((purpose) => ({ ...common, purpose, decision: 'withdrawn' as const })),
-      ...body.object.map((purpose) => ({ ...common, purpose, decision: 'objected' as const })),
-    ]);
+    await deps.databases.db.transaction().execute(async (trx) => {
+      await appendLedger(trx, [
+        ...body.withdraw.map((purpose) => ({ ...common, purpose, decision: 'withdrawn' as const })),
+        ...body.object.map((purpose) => ({ ...common, purpose, decision: 'objected' as const })),
+      ]);
+      // Journeys running under the withdrawn consent end, and what they scheduled is cancelled.
+      await reactToConsent(trx, { compiled: deps.rules.compiled, catalog }, profileId);
+    });
     request.log.info({ by: request.apiKey?.id, withdraw: body.withdraw, object: body.object }, 'consent withdrawn by a privacy officer');
     const db = deps.databases.db;
     return { consent: consentSummary(catalog, await consentOf(db, profileId), await pendingPurposes(db, profileId)) };

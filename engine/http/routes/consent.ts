@@ -13,6 +13,7 @@ import { processEventBatch } from '../../events/process-batch';
 import { findProfileId, type SubjectIdentifier } from '../../identity/lookup';
 import { truncateIp } from '../../privacy/ip';
 import { enqueueConfirmations } from '../../runtime/batch';
+import { reactToConsent } from '../../automation/react-to-consent';
 import { describeZodError, sendError } from '../errors';
 import { escapeHtml } from '../pages/layout';
 import { acceptForms, formValues, sendPage } from '../pages/respond';
@@ -106,7 +107,9 @@ export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Pr
       }
       return outcomePage(reply, state.state === 'confirmed' ? { outcome: 'already_confirmed', profileId: state.profileId, purposes: state.purposes } : { outcome: state.state });
     }
-    const outcome = await confirmSubscription(deps.databases.db, id, { ipPrefix: truncateIp(request.ip) });
+    const outcome = await confirmSubscription(deps.databases.db, id, { ipPrefix: truncateIp(request.ip) }, new Date(), (trx, profileId) =>
+      reactToConsent(trx, deps.batch.automation, profileId),
+    );
     return outcomePage(reply, outcome);
   }
 

@@ -7,6 +7,7 @@ import { verifyLink } from '../../consent/links';
 import type { PurposeCatalog, PurposeDefinition } from '../../consent/purposes';
 import { consentSummary } from '../../consent/summary';
 import { truncateIp } from '../../privacy/ip';
+import { reactToConsent } from '../../automation/react-to-consent';
 import type { HttpDeps } from '../deps';
 import { escapeHtml } from '../pages/layout';
 import { acceptForms, formValues, preferredLanguage, sendPage } from '../pages/respond';
@@ -147,6 +148,7 @@ ${fieldsets}
         });
       }
       await appendLedger(trx, entries);
+      if (entries.length > 0) await reactToConsent(trx, { compiled: deps.rules.compiled, catalog }, profileId);
     });
     return render(reply, lang, profileId, true);
   });

@@ -1,0 +1,84 @@
+import { sql } from 'kysely';
+import type { DbOrTrx, EventType, TraitValue } from '../db/types';
+import { currentConsent } from '../consent/ledger';
+import type { CompiledRuleSet } from '../rules/compile';
+import type { ProfileSnapshot, SnapshotEvent } from '../rules/conditions';
+import { isTimeZone } from '../rules/journey';
+import { membershipsOf } from './segment-state';
+
+/**
+ * What the pure evaluator needs about each profile, read in a few set-based queries: plain trait
+ * values, current consent, memberships, and only the recent events the rule set looks at (their
+ * names and types, within the longest window it needs).
+ */
+export async function loadSnapshots(db: DbOrTrx, compiled: CompiledRuleSet, profileIds: readonly string[], now: Date): Promise<Map<string, ProfileSnapshot>> {
+  const ids = [...new Set(profileIds)];
+  const out = new Map<string, ProfileSnapshot>();
+  if (ids.length === 0) return out;
+  const [profiles, consent, segments, events] = await Promise.all([
+    db.selectFrom('app.profiles').select(['id', 'traits', 'last_seen_at']).where('id', 'in', ids).execute(),
+    currentConsent(db, ids),
+    membershipsOf(db, ids),
+    recentEvents(db, compiled, ids, now),
+  ]);
+  for (const p of profiles) {
+    const traits = Object.fromEntries(Object.entries(p.traits as Record<string, TraitValue>).map(([name, t]) => [name, t?.v]));
+    const zone = typeof traits.timezone === 'string' && isTimeZone(traits.timezone) ? traits.timezone : undefined;
+    out.set(p.id, {
+      profileId: p.id,
+      traits,
+      consent: consent.get(p.id) ?? new Map(),
+      segments: segments.get(p.id) ?? new Set(),
+      events: events.get(p.id) ?? [],
+      lastSeenAt: p.last_seen_at,
+      ...(zone ? { timezone: zone } : {}),
+    });
+  }
+  return out;
+}
+
+async function recentEvents(db: DbOrTrx, compiled: CompiledRuleSet, profileIds: readonly string[], now: Date): Promise<Map<string, SnapshotEvent[]>> {
+  const out = new Map<string, SnapshotEvent[]>();
+  const needs = compiled.needs;
+  if (needs.events.length === 0) return out;
+  const since = new Date(now.getTime() - needs.maxWindowMs);
+  const named = needs.events.filter((n) => n.name !== null).map((n) => n.name as string);
+  const anyName = [...new Set(needs.events.filter((n) => n.name === null).map((n) => n.type))];
+  const rows = await db
+    .selectFrom('app.events')
+    .select(['profile_id', 'type', 'name', 'properties', 'occurred_at'])
+    .where('profile_id', 'in', profileIds)
+    .where('occurred_at', '>', since)
+    .where((eb) => {
+      const ors = [];
+      if (named.length > 0) ors.push(eb('name', 'in', [...new Set(named)]));
+      if (anyName.length > 0) ors.push(eb('type', 'in', anyName));
+      return eb.or(ors);
+    })
+    .orderBy('occurred_at')
+    .limit(50_000)
+    .execute();
+  for (const r of rows) {
+    const window = needs.windowFor(r.type as EventType, r.name);
+    if (window === null || r.occurred_at.getTime() <= now.getTime() - window) continue;
+    const list = out.get(r.profile_id as string) ?? [];
+    list.push({ type: r.type as EventType, name: r.name, properties: r.properties, occurredAt: r.occurred_at });
+    out.set(r.profile_id as string, list);
+  }
+  return out;
+}
+
+/** Sends to each profile since `since` (scheduled, sending or sent), for frequency caps across campaigns. */
+export async function recentSends(db: DbOrTrx, profileIds: readonly string[], since: Date): Promise<Map<string, Date[]>> {
+  const out = new Map<string, Date[]>();
+  if (profileIds.length === 0) return out;
+  const rows = await sql<{ profile_id: string; due_at: Date }>`
+    select profile_id, due_at from app.scheduled_sends
+    where profile_id = any(${[...new Set(profileIds)]}::uuid[]) and due_at >= ${since} and state in ('scheduled', 'sending', 'sent')`.execute(db);
+  for (const r of rows.rows) {
+    const list = out.get(r.profile_id) ?? [];
+    list.push(r.due_at);
+    out.set(r.profile_id, list);
+  }
+  return out;
+}
