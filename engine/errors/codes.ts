@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   METHOD_NOT_ALLOWED: { status: 405, summary: 'the route does not accept this method' },
   PAYLOAD_TOO_LARGE: { status: 413, summary: 'the body exceeds the size limit' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'the content type is not accepted' },
+  RULES_INVALID: { status: 422, summary: 'the rule files have problems; the running rule set stays' },
   RATE_LIMITED: { status: 429, summary: 'too many requests' },
   INTERNAL: { status: 500, summary: 'an unexpected error; it was logged' },
   UNAVAILABLE: { status: 503, summary: 'a dependency (PostgreSQL or Redis) is unreachable; retry later' },

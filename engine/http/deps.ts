@@ -4,7 +4,7 @@ import type { Databases } from '../db/connect';
 import type { Logger } from '../log/logger';
 import type { Metrics } from '../metrics/registry';
 import type { Queues } from '../queues/producer';
-import type { Rules } from '../runtime/rules';
+import type { ReloadableRules } from '../runtime/rules';
 
 /** What the HTTP layer is given; it opens and closes nothing itself. */
 export interface HttpDeps {
@@ -16,5 +16,5 @@ export interface HttpDeps {
   readonly queues: Queues;
   readonly metrics: Metrics;
   readonly keys: Keys;
-  readonly rules: Rules;
+  readonly rules: ReloadableRules;
 }

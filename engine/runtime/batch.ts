@@ -4,13 +4,29 @@ import type { Services } from './services';
 
 /** What processing a batch of events needs, from a process's services (the events worker and the consent API). */
 export function batchDeps(services: Pick<Services, 'databases' | 'keys' | 'rules' | 'config'>): BatchDeps {
+  const rules = services.rules;
+  // Getters: a reload (SIGHUP, admin API) is seen by the next batch without rebuilding anything.
   return {
     databases: services.databases,
     keys: services.keys,
-    policy: services.rules.properties,
+    get policy() {
+      return rules.properties;
+    },
     partitions: new EventPartitions(services.databases.db),
-    consent: { catalog: services.rules.purposes, honorDnt: services.config.privacy.honorDnt },
-    automation: { compiled: services.rules.compiled, catalog: services.rules.purposes },
+    consent: {
+      get catalog() {
+        return rules.purposes;
+      },
+      honorDnt: services.config.privacy.honorDnt,
+    },
+    automation: {
+      get compiled() {
+        return rules.compiled;
+      },
+      get catalog() {
+        return rules.purposes;
+      },
+    },
   };
 }
 

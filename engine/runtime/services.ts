@@ -10,7 +10,7 @@ import { Queues } from '../queues/producer';
 import { queueSealingKey } from '../queues/sealing';
 import { assertNoEviction, createRedis, describeEndpoint, type RedisEndpoint } from '../redis/connection';
 import { resolveRedisEndpoint } from './redis-endpoint';
-import { loadRules, type Rules } from './rules';
+import { loadRules, type ReloadableRules } from './rules';
 import { recordRuleSet } from '../automation/rule-set-versions';
 
 /** The shared resources of one engine process, opened in order and released in reverse. */
@@ -24,7 +24,7 @@ export interface Services {
   readonly redis: Redis;
   readonly queues: Queues;
   readonly metrics: Metrics;
-  readonly rules: Rules;
+  readonly rules: ReloadableRules;
   readonly releasers: Releasers;
 }
 

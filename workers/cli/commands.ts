@@ -10,7 +10,8 @@ import { Role } from '../../schemas/roles';
 import { ApiKeyName } from '../../schemas/api-keys';
 import { HANDLERS } from '../handlers';
 import { type ProcessRoles, runProcess } from '../process';
-import { stopOnSignals } from './lifecycle';
+import { reloadOnHangup, stopOnSignals } from './lifecycle';
+import { reloadRules } from '../../engine/runtime/reload-rules';
 
 export interface CommandContext {
   readonly config: Config;
@@ -53,6 +54,7 @@ function requireExternalDatabase(config: Config, command: string): void {
 async function serve(ctx: CommandContext, keys: Keys, roles: ProcessRoles): Promise<number> {
   const services = await openServices({ config: ctx.config, keys, log: ctx.log, searchPath: ctx.env.PATH ?? '' });
   const running = await runProcess(services, roles);
+  reloadOnHangup(() => reloadRules(services), ctx.log);
   if (roles.api && running.url) ctx.log.info(`consentflow is ready: ${running.url}/readyz`);
   return stopOnSignals(running, ctx.log);
 }

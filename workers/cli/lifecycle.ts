@@ -27,3 +27,11 @@ export function stopOnSignals(running: RunningProcess, log: Logger): Promise<num
     process.on('SIGINT', onSignal);
   });
 }
+
+/** SIGHUP re-reads the rule files (the running set stays if the new one has problems). */
+export function reloadOnHangup(reload: () => Promise<unknown>, log: Logger): void {
+  process.on('SIGHUP', () => {
+    log.info({ signal: 'SIGHUP' }, 're-reading the rules');
+    void reload().catch((err: unknown) => log.error({ err }, 'rules reload failed'));
+  });
+}

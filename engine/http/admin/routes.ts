@@ -8,6 +8,7 @@ import { findProfileId, type SubjectIdentifier } from '../../identity/lookup';
 import { scrubText } from '../../privacy/scrub-text';
 import { reactToConsent } from '../../automation/react-to-consent';
 import { sendError } from '../errors';
+import { reloadRules } from '../../runtime/reload-rules';
 import { createApiKey, listApiKeys } from '../../auth/api-keys';
 import type { HttpDeps } from '../deps';
 import { allowRoles, requireApiKey } from './auth';
@@ -52,6 +53,27 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     request.log.info({ by: request.apiKey?.id, withdraw: body.withdraw, object: body.object }, 'consent withdrawn by a privacy officer');
     const db = deps.databases.db;
     return { consent: consentSummary(catalog, await consentOf(db, profileId), await pendingPurposes(db, profileId)) };
+  });
+
+  // Re-reads the rule files in this process (each separate worker process reloads on SIGHUP).
+  app.post('/rules/reload', { preHandler: allowRoles(deps, 'marketer', 'admin') }, async (request, reply) => {
+    const result = await reloadRules({ rules: deps.rules, databases: deps.databases, log: deps.log });
+    if (!result.ok) {
+      return reply.code(422).send({
+        error: { code: 'RULES_INVALID', message: `the rule files have ${result.problems.length} problem(s); the running rule set ${result.version.slice(0, 8)} stays` },
+        problems: result.problems,
+      });
+    }
+    return { version: result.version, previous: result.previous, changed: result.changed };
+  });
+
+  app.get('/rules', { preHandler: allowRoles(deps, 'marketer', 'admin', 'operator') }, async () => {
+    const set = deps.rules.ruleSet;
+    return {
+      version: set.version,
+      segments: [...set.segments.values()].map((s) => ({ id: s.file.id, name: s.file.name, version: s.hash, path: s.path })),
+      campaigns: [...set.campaigns.values()].map((c) => ({ id: c.file.id, name: c.file.name, purposes: c.file.purposes, version: c.hash, path: c.path })),
+    };
   });
 
   app.get('/queues', { preHandler: allowRoles(deps, 'operator') }, async () => ({ queues: await deps.queues.counts() }));

@@ -31,7 +31,6 @@ export interface ConsentDeps extends TrackingDeps {
  */
 export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Promise<void> {
   acceptForms(app);
-  const catalog = deps.rules.purposes;
 
   app.post('/consent', { bodyLimit: 64 * 1024 }, async (request, reply) => {
     const body = objectBody(request.body);
@@ -39,6 +38,8 @@ export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Pr
     if (!sourceId) return reply;
     const parsed = ConsentRequest.safeParse(body);
     if (!parsed.success) return sendError(reply, 'VALIDATION_FAILED', describeZodError(parsed.error), deps.metrics);
+    // Read at each request: a reload of the rules applies from the next one.
+    const catalog = deps.rules.purposes;
     const checked = changeFromRequest(catalog, parsed.data);
     if (!checked.ok) return sendError(reply, 'VALIDATION_FAILED', checked.message, deps.metrics);
     const r = parsed.data;

@@ -66,8 +66,8 @@ function shownText(catalog: PurposeCatalog, lang: Lang): string {
  */
 export async function preferenceRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   acceptForms(app);
-  const catalog = deps.rules.purposes;
-  const available = languages(catalog);
+  // The purposes are read at each request, so a reload of the rules applies from the next one.
+  const catalogNow = () => deps.rules.purposes;
 
   async function profileFor(request: FastifyRequest, reply: FastifyReply, lang: Lang): Promise<string | undefined> {
     const token = (request.params as { token: string }).token;
@@ -87,6 +87,7 @@ export async function preferenceRoutes(app: FastifyInstance, deps: HttpDeps): Pr
   async function render(reply: FastifyReply, lang: Lang, profileId: string, saved: boolean) {
     const t = TEXT[lang];
     const db = deps.databases.db;
+    const catalog = catalogNow();
     const summary = consentSummary(catalog, await consentOf(db, profileId), await pendingPurposes(db, profileId));
     const fieldsets = catalog
       .all()
@@ -114,15 +115,16 @@ ${fieldsets}
   }
 
   app.get('/:token', async (request, reply) => {
-    const lang = preferredLanguage(request, available) as Lang;
+    const lang = preferredLanguage(request, languages(catalogNow())) as Lang;
     const profileId = await profileFor(request, reply, lang);
     return profileId ? render(reply, lang, profileId, false) : reply;
   });
 
   app.post('/:token', async (request, reply) => {
-    const lang = preferredLanguage(request, available) as Lang;
+    const lang = preferredLanguage(request, languages(catalogNow())) as Lang;
     const profileId = await profileFor(request, reply, lang);
     if (!profileId) return reply;
+    const catalog = catalogNow();
     const shown = new Set(formValues(request, 'shown').filter((name) => catalog.get(name)));
     const ticked = new Set(formValues(request, 'purpose'));
     const now = new Date();
