@@ -7,6 +7,8 @@ import type { Services } from '../engine/runtime/services';
 
 /** How often due journeys and segment rechecks are looked for (their timing precision). */
 const AUTOMATION_TICK_MS = 10_000;
+const TICK_PROFILES = 200;
+const MAX_TICK_ROUNDS = 25;
 
 /** The events worker: tracking events from the API become pseudonymous profiles, events and vault entries. */
 export function eventsHandlers(services: Services): JobHandlers<'events'> {
@@ -19,8 +21,13 @@ export function eventsHandlers(services: Services): JobHandlers<'events'> {
     if (ticking) return;
     ticking = true;
     try {
-      const done = await services.databases.db.transaction().execute((trx) => runDueAutomation(trx, deps.automation, new Date()));
-      if (done.journeysWoken + done.rechecked > 0) services.log.debug(done, 'due journeys and segment rechecks processed');
+      // Short transactions of up to 200 people each, until nothing more is due (or a bound is hit,
+      // so a large backlog leaves room for the next tick and the shutdown).
+      for (let round = 0; round < MAX_TICK_ROUNDS; round++) {
+        const done = await services.databases.db.transaction().execute((trx) => runDueAutomation(trx, deps.automation, new Date(), TICK_PROFILES));
+        if (done.profiles > 0) services.log.debug(done, 'due journeys and segment rechecks processed');
+        if (done.profiles < TICK_PROFILES) break;
+      }
     } catch (err) {
       services.log.warn({ err }, 'due journeys and segment rechecks failed; retried at the next tick');
     } finally {
@@ -52,6 +59,7 @@ export function eventsHandlers(services: Services): JobHandlers<'events'> {
       await enqueueConfirmations(services, outcome.confirmations).catch((err: unknown) =>
         log.warn({ err }, 'confirmation emails not queued yet; the email worker sweeper will queue them'),
       );
+      if (outcome.automationFailed) log.error({ error: outcome.automationFailed }, 'the rules failed for this batch; its events are stored and the people marked for a re-check');
       log.debug(outcome, 'event batch processed');
       return outcome;
     },

@@ -8,11 +8,14 @@ import type { JourneyAction, JourneyState } from '../rules/journey';
  * (app.scheduled_sends, the email worker's record), traits set and manual segments changed.
  */
 
+/** An enrolment as loaded; `active`, `state` and `journey` are kept current in memory as a run acts on it. */
 export interface StoredEnrolment extends Enrolment {
   readonly id: string;
   readonly profileId: string;
-  readonly state: EnrolmentState;
-  readonly journey: JourneyState | null;
+  active: boolean;
+  state: EnrolmentState;
+  journey: JourneyState | null;
+  wakeAt: Date | null;
 }
 
 const reviveJourney = (value: unknown): JourneyState | null => {
@@ -34,7 +37,16 @@ export async function enrolmentsOf(db: DbOrTrx, profileIds: readonly string[]): 
   return out;
 }
 
-function fromRow(r: { id: string; profile_id: string; campaign_id: string; entry: number; started_at: Date; state: EnrolmentState; journey: unknown }): StoredEnrolment {
+function fromRow(r: {
+  id: string;
+  profile_id: string;
+  campaign_id: string;
+  entry: number;
+  started_at: Date;
+  state: EnrolmentState;
+  journey: unknown;
+  wake_at: Date | null;
+}): StoredEnrolment {
   return {
     id: r.id,
     profileId: r.profile_id,
@@ -44,6 +56,7 @@ function fromRow(r: { id: string; profile_id: string; campaign_id: string; entry
     active: r.state === 'active',
     state: r.state,
     journey: reviveJourney(r.journey),
+    wakeAt: r.wake_at,
   };
 }
 
@@ -73,23 +86,44 @@ export async function insertEnrolment(
   return row?.id;
 }
 
-/** Locks active enrolments whose wake time has come, for one worker (SKIP LOCKED). */
-export async function claimDueEnrolments(db: DbOrTrx, now: Date, limit: number): Promise<StoredEnrolment[]> {
-  const rows = await db
-    .selectFrom('app.enrolments')
-    .selectAll()
+/**
+ * Profiles with work due by time alone (a journey's wait over, a segment window slid), locked for
+ * this worker: the profile row is the one lock every path takes first (batches lock it when they
+ * upsert profiles), so the tick and a batch never act on one person at once and never deadlock;
+ * SKIP LOCKED leaves a busy person to the next tick. Ids of profiles that no longer exist come back
+ * in `gone`.
+ */
+export async function claimDueProfiles(db: DbOrTrx, now: Date, limit: number): Promise<{ locked: string[]; gone: string[] }> {
+  const due = await sql<{ profile_id: string }>`
+    select profile_id from (
+      (select profile_id from app.enrolments where state = 'active' and wake_at <= ${now} order by wake_at limit ${limit})
+      union
+      (select profile_id from app.segment_state where recheck_at is not null and recheck_at <= ${now} order by recheck_at limit ${limit})
+    ) due limit ${limit}`.execute(db);
+  const ids = due.rows.map((r) => r.profile_id);
+  if (ids.length === 0) return { locked: [], gone: [] };
+  const locked = await sql<{ id: string }>`
+    select id from app.profiles where id = any(${ids}::uuid[]) order by id for update skip locked`.execute(db);
+  const existing = await sql<{ id: string }>`select id from app.profiles where id = any(${ids}::uuid[])`.execute(db);
+  const present = new Set(existing.rows.map((r) => r.id));
+  return { locked: locked.rows.map((r) => r.id), gone: ids.filter((id) => !present.has(id)) };
+}
+
+/** Work left for people who no longer exist (erased): nothing to do, so it must stop being due. */
+export async function retireDueWorkOf(db: DbOrTrx, profileIds: readonly string[], now: Date): Promise<void> {
+  if (profileIds.length === 0) return;
+  await db
+    .updateTable('app.enrolments')
+    .set({ state: 'ended', finished_at: now, finish_reason: 'the profile no longer exists', wake_at: null })
+    .where('profile_id', 'in', profileIds)
     .where('state', '=', 'active')
-    .where('wake_at', '<=', now)
-    .orderBy('wake_at')
-    .limit(limit)
-    .forUpdate()
-    .skipLocked()
     .execute();
-  return rows.map(fromRow);
+  await db.updateTable('app.segment_state').set({ recheck_at: null }).where('profile_id', 'in', profileIds).execute();
 }
 
 export interface AppliedJourney {
-  readonly sends: number;
+  /** Sends actually scheduled (a step already scheduled for this enrolment is not counted again). */
+  readonly sendTimes: readonly Date[];
   readonly skips: ReadonlyArray<{ stepId: string; reason: string }>;
   readonly finished?: { how: 'completed' | 'exited' | 'ended'; reason: string };
   readonly segmentChanges: ReadonlyArray<{ segmentId: string; member: boolean }>;
@@ -103,7 +137,7 @@ export async function applyJourney(
   actions: readonly JourneyAction[],
   now: Date,
 ): Promise<AppliedJourney> {
-  let sends = 0;
+  const sendTimes: Date[] = [];
   const skips: Array<{ stepId: string; reason: string }> = [];
   const segmentChanges: Array<{ segmentId: string; member: boolean }> = [];
   let finished: AppliedJourney['finished'];
@@ -126,7 +160,7 @@ export async function applyJourney(
           .onConflict((oc) => oc.columns(['enrolment_id', 'step_id']).doNothing())
           .returning('id')
           .executeTakeFirst();
-        if (inserted) sends++;
+        if (inserted) sendTimes.push(action.at);
         break;
       }
       case 'skip':
@@ -167,17 +201,21 @@ export async function applyJourney(
     })
     .where('id', '=', enrolment.id)
     .execute();
-  return { sends, skips, segmentChanges, ...(finished ? { finished } : {}) };
+  return { sendTimes, skips, segmentChanges, ...(finished ? { finished } : {}) };
 }
 
-/** Ends a journey early (exit event or condition, consent gone) and cancels what it scheduled. */
-export async function exitEnrolment(db: DbOrTrx, enrolmentId: string, reason: string, now: Date): Promise<number> {
-  await db
+/**
+ * Ends a journey early (exit event or condition, consent gone, campaign removed) and cancels what it
+ * scheduled. Undefined when it was not active any more (nothing happened).
+ */
+export async function exitEnrolment(db: DbOrTrx, enrolmentId: string, reason: string, now: Date): Promise<number | undefined> {
+  const exited = await db
     .updateTable('app.enrolments')
     .set({ state: 'exited', finished_at: now, finish_reason: reason, wake_at: null })
     .where('id', '=', enrolmentId)
     .where('state', '=', 'active')
-    .execute();
+    .executeTakeFirst();
+  if (Number(exited.numUpdatedRows) === 0) return undefined;
   const cancelled = await db
     .updateTable('app.scheduled_sends')
     .set({ state: 'cancelled', state_reason: reason })

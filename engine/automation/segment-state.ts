@@ -46,17 +46,12 @@ export async function saveSegmentStates(db: DbOrTrx, rows: readonly SegmentState
 }
 
 /**
- * Profiles whose membership may have changed by time alone (a window slid past), locked so two
- * workers recompute different ones. Cost grows with the rows due, not with all profiles.
+ * Due re-checks of segments a rule set no longer evaluates (deleted, or made manual) would be due
+ * forever: they stop being due once the profile has been evaluated under the current set.
  */
-export async function claimDueRechecks(db: DbOrTrx, now: Date, limit: number): Promise<string[]> {
-  const rows = await sql<{ profile_id: string }>`
-    select distinct profile_id from (
-      select profile_id from app.segment_state
-      where recheck_at is not null and recheck_at <= ${now}
-      order by recheck_at
-      limit ${limit}
-      for update skip locked
-    ) due`.execute(db);
-  return rows.rows.map((r) => r.profile_id);
+export async function clearStaleRechecks(db: DbOrTrx, profileIds: readonly string[], evaluatedSegments: readonly string[], now: Date): Promise<void> {
+  if (profileIds.length === 0) return;
+  await sql`update app.segment_state set recheck_at = null
+    where profile_id = any(${[...profileIds]}::uuid[]) and recheck_at is not null and recheck_at <= ${now}
+      and not (segment_id = any(${[...evaluatedSegments]}::text[]))`.execute(db);
 }

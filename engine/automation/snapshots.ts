@@ -6,6 +6,9 @@ import type { ProfileSnapshot, SnapshotEvent } from '../rules/conditions';
 import { isTimeZone } from '../rules/journey';
 import { membershipsOf } from './segment-state';
 
+/** The most recent matching events read per person: behaviour counts (at_least ≤ 1000) fit in it. */
+const EVENTS_PER_PROFILE = 1_001;
+
 /**
  * What the pure evaluator needs about each profile, read in a few set-based queries: plain trait
  * values, current consent, memberships, and only the recent events the rule set looks at (their
@@ -44,20 +47,19 @@ async function recentEvents(db: DbOrTrx, compiled: CompiledRuleSet, profileIds: 
   const since = new Date(now.getTime() - needs.maxWindowMs);
   const named = needs.events.filter((n) => n.name !== null).map((n) => n.name as string);
   const anyName = [...new Set(needs.events.filter((n) => n.name === null).map((n) => n.type))];
-  const rows = await db
-    .selectFrom('app.events')
-    .select(['profile_id', 'type', 'name', 'properties', 'occurred_at'])
-    .where('profile_id', 'in', profileIds)
-    .where('occurred_at', '>', since)
-    .where((eb) => {
-      const ors = [];
-      if (named.length > 0) ors.push(eb('name', 'in', [...new Set(named)]));
-      if (anyName.length > 0) ors.push(eb('type', 'in', anyName));
-      return eb.or(ors);
-    })
-    .orderBy('occurred_at')
-    .limit(50_000)
-    .execute();
+  // The newest events per person, capped, so one very active profile (a bot) cannot crowd out the
+  // others of its batch or make the batch's cost grow with its history.
+  const result = await sql<{ profile_id: string; type: string; name: string | null; properties: Record<string, unknown>; occurred_at: Date }>`
+    select profile_id, type, name, properties, occurred_at from (
+      select profile_id, type, name, properties, occurred_at,
+             row_number() over (partition by profile_id order by occurred_at desc) as rn
+      from app.events
+      where profile_id = any(${[...profileIds]}::uuid[]) and occurred_at > ${since}
+        and (name = any(${[...new Set(named)]}::text[]) or type = any(${anyName}::text[]))
+    ) recent
+    where rn <= ${EVENTS_PER_PROFILE}
+    order by occurred_at`.execute(db);
+  const rows = result.rows;
   for (const r of rows) {
     const window = needs.windowFor(r.type as EventType, r.name);
     if (window === null || r.occurred_at.getTime() <= now.getTime() - window) continue;

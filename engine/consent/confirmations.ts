@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db, DbOrTrx } from '../db/types';
+import { lockProfileRows } from '../db/profile-locks';
 import { appendLedger } from './ledger';
 
 /**
@@ -36,9 +37,13 @@ export async function confirmSubscription(
   click: { ipPrefix: string | undefined },
   now = new Date(),
   /** Runs in the same transaction once the grant is written (the rules react to the new consent). */
-  afterGrant?: (trx: DbOrTrx, profileId: string) => Promise<void>,
+  afterGrant?: (trx: DbOrTrx, profileId: string) => Promise<unknown>,
 ): Promise<ConfirmOutcome> {
   return db.transaction().execute(async (trx) => {
+    // The person's profile row first, then the confirmation: the order every path locks in (a batch
+    // merging this profile holds the profile and then moves its confirmations).
+    const peek = await trx.selectFrom('app.consent_confirmations').select('profile_id').where('id', '=', id).executeTakeFirst();
+    if (peek) await lockProfileRows(trx, [peek.profile_id]);
     const row = await trx.selectFrom('app.consent_confirmations').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
     if (!row) return { outcome: 'not_found' };
     if (row.confirmed_at) return { outcome: 'already_confirmed', profileId: row.profile_id, purposes: row.purposes };

@@ -31,7 +31,7 @@ export async function upsertProfiles(db: DbOrTrx, profiles: readonly ProfileUpse
 }
 
 /**
- * Applies merges to the pseudonymous side: the loser's events, consent history and decisions move to the winner, its traits fill
+ * Applies merges to the pseudonymous side: the loser's events, consent history, decisions and journeys move to the winner, its traits fill
  * the winner's gaps, and the loser's row goes. Idempotent, so a merge can be applied again after a
  * crash between the vault's commit and this one.
  */
@@ -41,12 +41,44 @@ export async function applyProfileMerges(db: DbOrTrx, merges: ReadonlyArray<{ lo
     await copyLedgerOnMerge(db, loser, winner);
     await db.updateTable('app.consent_confirmations').set({ profile_id: winner }).where('profile_id', '=', loser).execute();
     await db.updateTable('app.decisions').set({ profile_id: winner }).where('profile_id', '=', loser).execute();
+    await moveJourneys(db, loser, winner);
     await sql`update app.profiles w
       set traits = l.traits || w.traits, last_seen_at = greatest(w.last_seen_at, l.last_seen_at),
           created_at = least(w.created_at, l.created_at), updated_at = now()
       from app.profiles l where w.id = ${winner} and l.id = ${loser}`.execute(db);
     await db.deleteFrom('app.profiles').where('id', '=', loser).execute();
   }
+}
+
+/**
+ * The loser's journeys go with it: a journey the winner already runs in the same campaign ends (its
+ * sends cancelled), the others move, renumbered after the winner's entries; scheduled sends follow;
+ * segment rows move where the winner has none (the winner is re-evaluated in the same batch).
+ */
+async function moveJourneys(db: DbOrTrx, loser: string, winner: string): Promise<void> {
+  const reason = 'merged into a profile already in this campaign';
+  const duplicates = await sql<{ id: string }>`
+    update app.enrolments l set state = 'ended', finished_at = now(), finish_reason = ${reason}, wake_at = null
+    where l.profile_id = ${loser} and l.state = 'active'
+      and exists (select 1 from app.enrolments w where w.profile_id = ${winner} and w.campaign_id = l.campaign_id and w.state = 'active')
+    returning l.id`.execute(db);
+  if (duplicates.rows.length > 0) {
+    await db
+      .updateTable('app.scheduled_sends')
+      .set({ state: 'cancelled', state_reason: reason })
+      .where('enrolment_id', 'in', duplicates.rows.map((r) => r.id))
+      .where('state', '=', 'scheduled')
+      .execute();
+  }
+  await sql`update app.enrolments l
+    set profile_id = ${winner},
+        entry = l.entry + coalesce((select max(w.entry) from app.enrolments w where w.profile_id = ${winner} and w.campaign_id = l.campaign_id), 0)
+    where l.profile_id = ${loser}`.execute(db);
+  await db.updateTable('app.scheduled_sends').set({ profile_id: winner }).where('profile_id', '=', loser).execute();
+  await sql`insert into app.segment_state (profile_id, segment_id, member, changed_at, recheck_at)
+    select ${winner}, segment_id, member, changed_at, now() from app.segment_state where profile_id = ${loser}
+    on conflict (profile_id, segment_id) do nothing`.execute(db);
+  await db.deleteFrom('app.segment_state').where('profile_id', '=', loser).execute();
 }
 
 export interface EventRow {

@@ -8,7 +8,8 @@ import { ResolutionConflict, resolveProfiles } from '../identity/resolve';
 import type { PropertiesPolicy } from '../privacy/properties-policy';
 import { writeFields } from '../vault/fields';
 import { applyProfileMerges, claimReceipts, countEvents, insertEvents, upsertProfiles } from './app-writes';
-import { type AutomationDeps, type AutomationOutcome, runAutomation } from '../automation/run-automation';
+import { runAutomationIsolated } from '../automation/isolated';
+import type { AutomationDeps, AutomationOutcome } from '../automation/run-automation';
 import { applyBatchConsent, carriesBrowserSignal, type ConsentStepOptions } from './consent-step';
 import { lockProfiles, markMergesApplied, touchedProfiles } from './merges';
 import type { EventPartitions } from './partitions';
@@ -35,6 +36,8 @@ export interface BatchOutcome {
   readonly confirmations: readonly string[];
   /** What the rules did: enrolments, skips, exits, sends scheduled, segment changes. */
   readonly automation?: AutomationOutcome;
+  /** The rules failed for this batch (its events are stored all the same); the tick tries again. */
+  readonly automationFailed?: string;
 }
 
 const NOTHING_STORED = { stored: 0, rejected: 0, unlinked: 0, confirmations: [] } as const;
@@ -170,7 +173,7 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
     await countEvents(app, rows.filter((r) => r.profileId === null));
     // The rules, on the state this batch committed with it. An event carrying a browser privacy
     // signal triggers nothing, but its person's segments are still re-evaluated (an objection ends them).
-    const automation = await runAutomation(
+    const automation = await runAutomationIsolated(
       app,
       deps.automation,
       todo.flatMap((e, i) => {
@@ -191,7 +194,7 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
       rejected: 0,
       unlinked: consent.unlinked,
       confirmations: consent.confirmations,
-      automation,
+      ...(automation.ok ? { automation: automation.outcome } : { automationFailed: automation.error }),
     };
   });
   // With a separate vault database, merges are marked applied only once the app side committed; a

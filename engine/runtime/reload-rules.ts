@@ -8,12 +8,11 @@ import type { Services } from './services';
  * the decisions made under it can be traced to its files.
  */
 export async function reloadRules(services: Pick<Services, 'rules' | 'databases' | 'log'>): Promise<ReloadResult> {
-  const result = services.rules.reload();
+  const result = await services.rules.reload((ruleSet) => recordRuleSet(services.databases.db, ruleSet));
   if (!result.ok) {
     services.log.warn({ problems: result.problems.length, version: result.version }, `rules not reloaded; the running set stays: ${result.problems.join('; ')}`);
     return result;
   }
-  await recordRuleSet(services.databases.db, services.rules.ruleSet);
   services.log.info({ version: result.version, previous: result.previous, changed: result.changed }, result.changed ? 'rules reloaded' : 'rules re-read: unchanged');
   return result;
 }

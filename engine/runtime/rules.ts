@@ -63,10 +63,12 @@ export class ReloadableRules implements Rules {
     return this.current.compiled;
   }
 
-  reload(): ReloadResult {
+  /** Reads the files again; `record` (the version in PostgreSQL) runs before the swap, so nothing runs unrecorded. */
+  async reload(record: (ruleSet: RuleSet) => Promise<void> = async () => undefined): Promise<ReloadResult> {
     const previous = this.current.ruleSet.version;
     const next = read(this.config);
     if (!next.ok) return { ok: false, version: previous, problems: next.problems };
+    await record(next.rules.ruleSet);
     this.current = next.rules;
     return { ok: true, version: next.rules.ruleSet.version, previous, changed: next.rules.ruleSet.version !== previous };
   }

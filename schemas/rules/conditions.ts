@@ -86,8 +86,9 @@ const BehaviourCondition = z.strictObject({
       name: z.string().min(1).max(200).optional(),
       type: z.enum(EVENT_TYPES, { error: `expected one of ${EVENT_TYPES.join(', ')}` }).default('track'),
       where: PropertyFilter.optional(),
-      at_least: z.int().min(1).max(10_000).optional(),
-      at_most: z.int().min(0).max(10_000).optional(),
+      // Counts look at a person's 1,000 most recent matching events (engine/automation/snapshots.ts).
+      at_least: z.int().min(1).max(1_000, 'expected at most 1000').optional(),
+      at_most: z.int().min(0).max(999, 'expected at most 999').optional(),
       within: Duration,
     })
     .refine((e) => e.at_least !== undefined || e.at_most !== undefined, { message: 'expected at_least or at_most (or both)' }),

@@ -55,7 +55,7 @@ describe('rules engine: segments, enrolments and journeys on real data', () => {
     // Time passes (the recompute is given a clock 15 days on): the window slid past the events.
     const later = new Date(Date.now() + 15 * DAY);
     const done = await db().transaction().execute((trx) => runDueAutomation(trx, { compiled: engine.services.rules.compiled, catalog: engine.services.rules.purposes }, later));
-    expect(done.rechecked).toBeGreaterThanOrEqual(1);
+    expect(done.profiles).toBeGreaterThanOrEqual(1);
     expect(await segmentState(profileId, 'engaged_readers')).toMatchObject({ member: false });
   });
 

@@ -48,7 +48,8 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise
         ...body.object.map((purpose) => ({ ...common, purpose, decision: 'objected' as const })),
       ]);
       // Journeys running under the withdrawn consent end, and what they scheduled is cancelled.
-      await reactToConsent(trx, { compiled: deps.rules.compiled, catalog }, profileId);
+      const reacted = await reactToConsent(trx, { compiled: deps.rules.compiled, catalog }, profileId);
+      if (!reacted.ok) request.log.error({ error: reacted.error }, 'the rules failed after a withdrawal; it is recorded and the person marked for a re-check');
     });
     request.log.info({ by: request.apiKey?.id, withdraw: body.withdraw, object: body.object }, 'consent withdrawn by a privacy officer');
     const db = deps.databases.db;

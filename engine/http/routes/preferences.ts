@@ -150,7 +150,10 @@ ${fieldsets}
         });
       }
       await appendLedger(trx, entries);
-      if (entries.length > 0) await reactToConsent(trx, { compiled: deps.rules.compiled, catalog }, profileId);
+      if (entries.length > 0) {
+        const reacted = await reactToConsent(trx, { compiled: deps.rules.compiled, catalog }, profileId);
+        if (!reacted.ok) request.log.error({ error: reacted.error }, 'the rules failed after a preference change; the change is recorded and the person marked for a re-check');
+      }
     });
     return render(reply, lang, profileId, true);
   });

@@ -1,0 +1,124 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { runDueAutomation } from '../../engine/automation/run-automation';
+import { appendLedger } from '../../engine/consent/ledger';
+import { findProfileId, type SubjectIdentifier } from '../../engine/identity/lookup';
+import { processEventBatch } from '../../engine/events/process-batch';
+import { batchDeps } from '../../engine/runtime/batch';
+import { reloadRules } from '../../engine/runtime/reload-rules';
+import type { AcceptedEvent, SegmentEvent } from '../../schemas/segment';
+import { tempDir } from '../support/config';
+import { startTestEngine, type TestEngine } from '../support/engine';
+import { SHIPPED_RULES_DIR } from '../support/rules';
+import { waitFor } from '../support/wait';
+
+const QUICK_CART = `id: quick_cart
+name: Quick cart
+purposes: [email_marketing, profiling]
+trigger:
+  event: {name: Basket Filled}
+exit:
+  event: {name: Order Completed}
+steps:
+  - wait: 1s
+  - id: reminder
+    send: {template: cart_reminder}
+  - add_to_segment: cart_abandoners_contacted
+  - wait_until: {event: {name: Checkout Started}, timeout: 1h, on_timeout: exit}
+  - id: last_call
+    send: {template: cart_last_call}
+`;
+
+/** Journeys in the running engine: woken by time, released by an event, carried through a merge, ended by a reload. */
+describe('journeys over time, events, merges and reloads', () => {
+  let engine: TestEngine;
+  let rulesDir: string;
+  beforeAll(async () => {
+    rulesDir = tempDir('cf-rules');
+    fs.cpSync(SHIPPED_RULES_DIR, rulesDir, { recursive: true });
+    fs.writeFileSync(path.join(rulesDir, 'campaigns', 'quick_cart.yaml'), QUICK_CART);
+    engine = await startTestEngine({ RULES_DIR: rulesDir });
+  });
+  afterAll(async () => {
+    await engine.stop();
+  });
+
+  const db = () => engine.services.databases.db;
+  const deps = () => batchDeps(engine.services);
+  const automation = () => ({ compiled: engine.services.rules.compiled, catalog: engine.services.rules.purposes });
+  const event = (messageId: string, body: Record<string, unknown>): AcceptedEvent => {
+    const now = new Date().toISOString();
+    return { sourceId: engine.sourceId, messageId, receivedAt: now, occurredAt: now, signals: { gpc: false, dnt: false }, event: { type: 'track', ...body } as SegmentEvent };
+  };
+  /** A person who allows everything the cart campaign needs (set up directly: consent has its own tests). */
+  const consentingPerson = async (identity: Record<string, string>, messageId: string): Promise<string> => {
+    await processEventBatch(deps(), [event(messageId, { event: 'Hello', ...identity })]);
+    const id: SubjectIdentifier = identity.userId ? { userId: identity.userId } : { anonymousId: identity.anonymousId as string };
+    const receipt = (await findProfileId(engine.services.databases.vaultDb, engine.services.keys, [id])) as string;
+    await appendLedger(
+      db(),
+      ['email_marketing', 'profiling', 'analytics'].map((purpose) => ({
+        profileId: receipt,
+        purpose,
+        decision: 'granted' as const,
+        occurredAt: new Date(),
+        sourceKind: 'admin' as const,
+        method: 'admin' as const,
+      })),
+    );
+    return receipt;
+  };
+  const enrolmentOf = (profileId: string) =>
+    db().selectFrom('app.enrolments').selectAll().where('profile_id', '=', profileId).where('campaign_id', '=', 'quick_cart').execute();
+  const sendsOf = async (enrolmentId: string) =>
+    (await db().selectFrom('app.scheduled_sends').select(['step_id', 'template', 'state']).where('enrolment_id', '=', enrolmentId).orderBy('created_at').execute()).map(
+      (s) => `${s.step_id}:${s.template}:${s.state}`,
+    );
+  const tick = () => db().transaction().execute((trx) => runDueAutomation(trx, automation(), new Date()));
+
+  it('a wait ends on the tick (a send scheduled, a manual segment joined); a wait_until ends on the event it waits for', async () => {
+    const profileId = await consentingPerson({ userId: 'journey-1' }, 'j1-hello');
+    await processEventBatch(deps(), [event('j1-basket', { event: 'Basket Filled', userId: 'journey-1' })]);
+    const [enrolment] = await enrolmentOf(profileId);
+    expect(enrolment?.state).toBe('active');
+    expect(await sendsOf(enrolment?.id as string)).toEqual([]);
+    // The wait is one second: the tick (given the real clock) wakes the journey once it is over.
+    await waitFor(async () => (await tick()).journeysWoken > 0, { what: 'the journey woken by the tick' });
+    expect((await sendsOf(enrolment?.id as string))[0]).toMatch(/^reminder:cart_reminder:scheduled$/);
+    const contacted = await db().selectFrom('app.segment_state').select('member').where('profile_id', '=', profileId).where('segment_id', '=', 'cart_abandoners_contacted').executeTakeFirst();
+    expect(contacted?.member).toBe(true);
+
+    await processEventBatch(deps(), [event('j1-checkout', { event: 'Checkout Started', userId: 'journey-1' })]);
+    expect(await sendsOf(enrolment?.id as string)).toEqual(['reminder:cart_reminder:scheduled', 'last_call:cart_last_call:scheduled']);
+    const done = await db().selectFrom('app.enrolments').select(['state', 'wake_at']).where('id', '=', enrolment?.id as string).executeTakeFirstOrThrow();
+    expect(done).toEqual({ state: 'completed', wake_at: null });
+  });
+
+  it('an anonymous visitor who identifies brings their journey and its sends to the known profile', async () => {
+    const known = await consentingPerson({ userId: 'journey-2' }, 'j2-hello');
+    const anonymous = await consentingPerson({ anonymousId: 'journey-2-device' }, 'j2-anon-hello');
+    await processEventBatch(deps(), [event('j2-basket', { event: 'Basket Filled', anonymousId: 'journey-2-device' })]);
+    const [before] = await enrolmentOf(anonymous);
+    expect(before?.state).toBe('active');
+
+    await processEventBatch(deps(), [{ ...event('j2-identify', {}), event: { type: 'identify', userId: 'journey-2', anonymousId: 'journey-2-device' } as SegmentEvent }]);
+    expect(await enrolmentOf(anonymous)).toEqual([]);
+    const moved = await enrolmentOf(known);
+    expect(moved.map((e) => [e.id, e.entry, e.state])).toEqual([[before?.id, 1, 'active']]);
+    // Its exit event now arrives under the known profile, and still ends it.
+    await processEventBatch(deps(), [event('j2-order', { event: 'Order Completed', userId: 'journey-2' })]);
+    expect((await enrolmentOf(known)).map((e) => e.state)).toEqual(['exited']);
+  });
+
+  it('a reload that removes a campaign ends its waiting journeys at the next tick instead of leaving them due forever', async () => {
+    const profileId = await consentingPerson({ userId: 'journey-3' }, 'j3-hello');
+    await processEventBatch(deps(), [event('j3-basket', { event: 'Basket Filled', userId: 'journey-3' })]);
+    fs.rmSync(path.join(rulesDir, 'campaigns', 'quick_cart.yaml'));
+    expect(await reloadRules(engine.services)).toMatchObject({ ok: true, changed: true });
+    await waitFor(async () => {
+      await tick();
+      return (await enrolmentOf(profileId))[0]?.state === 'exited';
+    }, { what: 'the orphaned journey ended' });
+    expect((await enrolmentOf(profileId))[0]?.finish_reason).toBe('the campaign is no longer in the rule set');
+  });
+});
