@@ -9,10 +9,16 @@ export type IsolatedOutcome = { readonly ok: true; readonly outcome: AutomationO
  * refuses), what the caller came to do still commits (the batch's events, a withdrawal: invariant 6,
  * GDPR Art. 7(3)) and the people concerned are marked for the tick to try again.
  */
-export async function runAutomationIsolated(trx: DbOrTrx, deps: AutomationDeps, inputs: readonly AutomationInput[], now: Date): Promise<IsolatedOutcome> {
+export async function runAutomationIsolated(
+  trx: DbOrTrx,
+  deps: AutomationDeps,
+  inputs: readonly AutomationInput[],
+  now: Date,
+  profilesLocked = false,
+): Promise<IsolatedOutcome> {
   await sql`savepoint automation`.execute(trx);
   try {
-    const outcome = await runAutomation(trx, deps, inputs, now);
+    const outcome = await runAutomation(trx, deps, inputs, now, profilesLocked);
     await sql`release savepoint automation`.execute(trx);
     return { ok: true, outcome };
   } catch (err) {

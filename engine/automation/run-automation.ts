@@ -225,21 +225,31 @@ class Run {
     await this.exits(snapshot, null, mine);
   }
 
-  async flush(): Promise<void> {
+  async flush(clearStale: boolean): Promise<void> {
     await saveSegmentStates(this.db, this.segmentRows);
-    await clearStaleRechecks(
-      this.db,
-      this.evaluatedProfiles,
-      this.deps.compiled.segments.filter((s) => s.condition !== null).map((s) => s.id),
-      this.now,
-    );
+    // Only the tick claims due rechecks, so only it needs stale ones cleared (one query less per batch).
+    if (clearStale) {
+      await clearStaleRechecks(
+        this.db,
+        this.evaluatedProfiles,
+        this.deps.compiled.segments.filter((s) => s.condition !== null).map((s) => s.id),
+        this.now,
+      );
+    }
     for (let i = 0; i < this.decisions.length; i += DECISION_CHUNK) {
       await this.db.insertInto('app.decisions').values(this.decisions.slice(i, i + DECISION_CHUNK)).execute();
     }
   }
 }
 
-async function runFor(db: DbOrTrx, deps: AutomationDeps, profileIds: readonly string[], eventsOf: ReadonlyMap<string, readonly SnapshotEvent[]>, now: Date): Promise<AutomationOutcome> {
+async function runFor(
+  db: DbOrTrx,
+  deps: AutomationDeps,
+  profileIds: readonly string[],
+  eventsOf: ReadonlyMap<string, readonly SnapshotEvent[]>,
+  now: Date,
+  tick: boolean,
+): Promise<AutomationOutcome> {
   const run = new Run(db, deps, now);
   if (profileIds.length === 0) return run.outcome;
   const [snapshots, enrolments, sends] = await Promise.all([
@@ -254,18 +264,25 @@ async function runFor(db: DbOrTrx, deps: AutomationDeps, profileIds: readonly st
     if (!snapshot) continue;
     await run.person(snapshot, eventsOf.get(profileId) ?? [], enrolments.get(profileId) ?? [], sends.get(profileId) ?? []);
   }
-  await run.flush();
+  await run.flush(tick);
   return run.outcome;
 }
 
 /** The rules for the people of a batch (or of a consent change), in the caller's transaction. */
-export async function runAutomation(db: DbOrTrx, deps: AutomationDeps, inputs: readonly AutomationInput[], now: Date): Promise<AutomationOutcome> {
+export async function runAutomation(
+  db: DbOrTrx,
+  deps: AutomationDeps,
+  inputs: readonly AutomationInput[],
+  now: Date,
+  /** The caller's transaction holds the profile rows already (a batch, which upserted them). */
+  profilesLocked = false,
+): Promise<AutomationOutcome> {
   const fixed: AutomationDeps = { compiled: deps.compiled, catalog: deps.catalog };
   const profileIds = [...new Set(inputs.map((i) => i.profileId))].sort();
-  await lockProfileRows(db, profileIds);
+  if (!profilesLocked) await lockProfileRows(db, profileIds);
   const eventsOf = new Map<string, SnapshotEvent[]>();
   for (const input of inputs) eventsOf.set(input.profileId, [...(eventsOf.get(input.profileId) ?? []), ...input.events]);
-  return runFor(db, fixed, profileIds, eventsOf, now);
+  return runFor(db, fixed, profileIds, eventsOf, now, false);
 }
 
 /**
@@ -277,6 +294,6 @@ export async function runDueAutomation(db: DbOrTrx, deps: AutomationDeps, now: D
   const fixed: AutomationDeps = { compiled: deps.compiled, catalog: deps.catalog };
   const { locked, gone } = await claimDueProfiles(db, now, limit);
   await retireDueWorkOf(db, gone, now);
-  const outcome = await runFor(db, fixed, locked, new Map(), now);
+  const outcome = await runFor(db, fixed, locked, new Map(), now, true);
   return { ...outcome, profiles: locked.length + gone.length };
 }

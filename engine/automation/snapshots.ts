@@ -55,7 +55,15 @@ async function recentEvents(db: DbOrTrx, compiled: CompiledRuleSet, profileIds: 
              row_number() over (partition by profile_id order by occurred_at desc) as rn
       from app.events
       where profile_id = any(${[...profileIds]}::uuid[]) and occurred_at > ${since}
-        and (name = any(${[...new Set(named)]}::text[]) or type = any(${anyName}::text[]))
+        and ${
+          // Only the branches needed, so the (profile_id, name, occurred_at) index serves the usual
+          // case: an always-false `or` would make the planner scan the person's whole window.
+          named.length > 0 && anyName.length > 0
+            ? sql`(name = any(${[...new Set(named)]}::text[]) or type = any(${anyName}::text[]))`
+            : named.length > 0
+              ? sql`name = any(${[...new Set(named)]}::text[])`
+              : sql`type = any(${anyName}::text[])`
+        }
     ) recent
     where rn <= ${EVENTS_PER_PROFILE}
     order by occurred_at`.execute(db);

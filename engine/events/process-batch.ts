@@ -184,6 +184,8 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
         return [{ profileId, events: triggers }];
       }),
       new Date(),
+      // upsertProfiles locked every profile of the batch in this transaction.
+      true,
     );
     const merged = resolution.merges.map((m) => m.loser);
     if (sharedDatabase) await markMergesApplied(app as unknown as Transaction<VaultDatabase>, merged);

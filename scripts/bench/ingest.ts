@@ -85,6 +85,7 @@ async function main(): Promise<void> {
     REDIS_URL,
     QUEUE_PREFIX: prefix,
     DATA_DIR: dataDir,
+    ...(process.env.BENCH_RULES_DIR ? { RULES_DIR: process.env.BENCH_RULES_DIR } : {}),
     LOG_LEVEL: 'info', // the readiness lines the script waits for are at info
     MASTER_KEY: randomBytes(32).toString('base64'),
     PSEUDONYM_KEY: randomBytes(32).toString('base64'),
@@ -109,6 +110,16 @@ async function main(): Promise<void> {
     })) as { writeKey: string };
     const api = await start(process.execPath, ['bin/consentflow.js', 'api'], { ...env, HTTP_PORT: '18082' }, 'API listening');
     children.push(api);
+    // The visitors accept the cookie banner first (analytics and profiling): their events are then
+    // stored as theirs and run through the example rules, the engine's heavier path.
+    for (const visitor of ['visitor-1', ...Array.from({ length: 7 }, (_, i) => `visitor-${i}`)]) {
+      const res = await fetch('http://127.0.0.1:18082/v1/consent', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${source.writeKey}:`).toString('base64')}` },
+        body: JSON.stringify({ anonymousId: visitor, grant: ['analytics', 'profiling'], notice: { id: 'cookie_banner', version: 1 }, method: 'banner' }),
+      });
+      if (res.status !== 200) throw new Error(`consent for ${visitor}: ${res.status} ${await res.text()}`);
+    }
     const pixelUrl = `http://127.0.0.1:18082/t.gif?wk=${source.writeKey}&t=page&aid=visitor-1&url=${encodeURIComponent('https://shop.example/pricing')}&title=Pricing`;
     results.push(await load('pixel /t.gif (engine)', { url: pixelUrl }, 1));
     const batch = {
@@ -153,10 +164,13 @@ async function main(): Promise<void> {
     await stop(worker);
     const client = new pg.Client({ connectionString: dbUrl.toString() });
     await client.connect();
-    const { rows } = await client.query<{ n: string }>('select count(*)::text as n from app.events');
+    // Every event processed leaves a receipt, whether stored as the person's or only counted.
+    const { rows } = await client.query<{ n: string; linked: string }>(
+      `select (select count(*) from app.event_receipts)::text as n, (select count(*) from app.events)::text as linked`,
+    );
     await client.end();
     drain = { events: Number(rows[0]?.n ?? 0), seconds };
-    process.stdout.write(`backlog: ${backlogJobs} jobs; drained ${drain.events} events in ${seconds.toFixed(1)} s\n`);
+    process.stdout.write(`backlog: ${backlogJobs} jobs; drained ${drain.events} events (${rows[0]?.linked} stored as the person's) in ${seconds.toFixed(1)} s\n`);
     await queue.obliterate({ force: true });
     await queue.close();
     redis.disconnect();

@@ -62,12 +62,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`create index scheduled_sends_profile_idx on app.scheduled_sends (profile_id)`.execute(db);
   await sql`create index scheduled_sends_due_idx on app.scheduled_sends (due_at) where state = 'scheduled'`.execute(db);
 
+  // Behaviour conditions read a person's recent events by name (engine/automation/snapshots.ts):
+  // without this, a very active person's whole window is scanned on each of their batches.
+  await sql`create index events_profile_name_idx on app.events (profile_id, name, occurred_at)`.execute(db);
+
   // Decisions of the rules: which rule and version decided, and the outcome.
   await sql`alter table app.decisions add column rule_id text, add column rule_version text, add column outcome text`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`alter table app.decisions drop column rule_id, drop column rule_version, drop column outcome`.execute(db);
+  await sql`drop index app.events_profile_name_idx`.execute(db);
   await sql`drop table app.scheduled_sends`.execute(db);
   await sql`drop table app.enrolments`.execute(db);
   await sql`drop table app.segment_state`.execute(db);
