@@ -19,3 +19,7 @@ export type IngestBatchJob = z.infer<typeof IngestBatchJob>;
 /** A double opt-in confirmation to email; the id only (the address is read from the vault at send time). */
 export const ConfirmationEmailJob = z.object({ confirmationId: z.uuid() });
 export type ConfirmationEmailJob = z.infer<typeof ConfirmationEmailJob>;
+
+/** A journey's wait is over (relayed from app.outbox): advance that person's due journeys. */
+export const JourneyWakeJob = z.object({ enrolmentId: z.uuid(), wakeAt: z.iso.datetime({ offset: true }) });
+export type JourneyWakeJob = z.infer<typeof JourneyWakeJob>;

@@ -1,4 +1,6 @@
 import { runDueAutomation } from '../engine/automation/run-automation';
+import { relayOutbox } from '../engine/outbox/outbox';
+import { relayAfterCommit } from '../engine/outbox/relay-after-commit';
 import { applyPendingMerges } from '../engine/events/merges';
 import { processEventBatch } from '../engine/events/process-batch';
 import { batchDeps, enqueueConfirmations } from '../engine/runtime/batch';
@@ -28,6 +30,8 @@ export function eventsHandlers(services: Services): JobHandlers<'events'> {
         if (done.profiles > 0) services.log.debug(done, 'due journeys and segment rechecks processed');
         if (done.profiles < TICK_PROFILES) break;
       }
+      // The outbox's reconciler: whatever a failed relay (or a lost Redis) left goes out now.
+      await relayOutbox(services.databases.db, services.queues);
     } catch (err) {
       services.log.warn({ err }, 'due journeys and segment rechecks failed; retried at the next tick');
     } finally {
@@ -59,6 +63,7 @@ export function eventsHandlers(services: Services): JobHandlers<'events'> {
       await enqueueConfirmations(services, outcome.confirmations).catch((err: unknown) =>
         log.warn({ err }, 'confirmation emails not queued yet; the email worker sweeper will queue them'),
       );
+      await relayAfterCommit({ ...services, log }, outcome.automation?.wakesScheduled ?? 0);
       if (outcome.automationFailed) log.error({ error: outcome.automationFailed }, 'the rules failed for this batch; its events are stored and the people marked for a re-check');
       log.debug(outcome, 'event batch processed');
       return outcome;

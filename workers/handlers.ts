@@ -3,11 +3,13 @@ import type { JobHandlers } from '../engine/queues/worker';
 import type { Services } from '../engine/runtime/services';
 import { emailHandlers } from './email';
 import { eventsHandlers } from './events';
+import { journeysHandlers } from './journeys';
 
 export type HandlerRegistry = { readonly [Q in QueueName]?: (services: Services) => JobHandlers<Q> };
 
 /** Which engine piece handles each queue; `worker --queues` refuses a queue without one, by name. */
 export const HANDLERS: HandlerRegistry = {
   events: eventsHandlers,
+  journeys: journeysHandlers,
   email: emailHandlers,
 };

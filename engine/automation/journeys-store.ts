@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { addToOutbox } from '../outbox/outbox';
 import type { DbOrTrx, EnrolmentState } from '../db/types';
 import type { Enrolment } from '../rules/evaluate';
 import type { JourneyAction, JourneyState } from '../rules/journey';
@@ -122,6 +123,8 @@ export async function retireDueWorkOf(db: DbOrTrx, profileIds: readonly string[]
 }
 
 export interface AppliedJourney {
+  /** A wake-up was written to the outbox (to relay after the commit). */
+  readonly wakeAt: Date | null;
   /** Sends actually scheduled (a step already scheduled for this enrolment is not counted again). */
   readonly sendTimes: readonly Date[];
   readonly skips: ReadonlyArray<{ stepId: string; reason: string }>;
@@ -192,6 +195,12 @@ export async function applyJourney(
       .onConflict((oc) => oc.columns(['profile_id', 'segment_id']).doUpdateSet({ member: change.member, changed_at: now }))
       .execute();
   }
+  if (state && wakeAt) {
+    // The wake-up as a delayed job, relayed after the commit; the rules tick is its reconciler.
+    await addToOutbox(db, [
+      { queue: 'journeys', job: 'wake', jobId: `wake-${enrolment.id}-${wakeAt.getTime()}`, payload: { enrolmentId: enrolment.id, wakeAt: wakeAt.toISOString() }, runAt: wakeAt },
+    ]);
+  }
   await db
     .updateTable('app.enrolments')
     .set({
@@ -201,7 +210,7 @@ export async function applyJourney(
     })
     .where('id', '=', enrolment.id)
     .execute();
-  return { sendTimes, skips, segmentChanges, ...(finished ? { finished } : {}) };
+  return { sendTimes, skips, segmentChanges, wakeAt: state ? wakeAt : null, ...(finished ? { finished } : {}) };
 }
 
 /**

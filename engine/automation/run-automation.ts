@@ -46,6 +46,8 @@ export interface AutomationOutcome {
   segmentsEntered: number;
   segmentsLeft: number;
   journeysWoken: number;
+  /** Wake-ups written to the outbox: relay it after the commit. */
+  wakesScheduled: number;
 }
 
 const DEFAULT_LOOKBACK_MS = 31 * 24 * 60 * 60 * 1000;
@@ -76,7 +78,7 @@ function capLookbackMs(compiled: CompiledRuleSet): number {
 }
 
 class Run {
-  readonly outcome: AutomationOutcome = { enrolled: 0, skipped: 0, exited: 0, sends: 0, segmentsEntered: 0, segmentsLeft: 0, journeysWoken: 0 };
+  readonly outcome: AutomationOutcome = { enrolled: 0, skipped: 0, exited: 0, sends: 0, segmentsEntered: 0, segmentsLeft: 0, journeysWoken: 0, wakesScheduled: 0 };
   private readonly decisions: DecisionRow[] = [];
   private readonly segmentRows: SegmentStateRow[] = [];
   private readonly evaluatedProfiles: string[] = [];
@@ -121,6 +123,7 @@ class Run {
       enrolment.state = applied.finished?.how ?? 'completed';
     }
     this.outcome.sends += applied.sendTimes.length;
+    if (applied.wakeAt) this.outcome.wakesScheduled++;
     sendTimes.push(...applied.sendTimes);
     for (const s of applied.skips) this.decision(snapshot.profileId, campaign, campaign.id, 'step_skipped', false, s.reason, { step: s.stepId, entry: enrolment.entry });
     for (const a of result.actions) {
@@ -296,4 +299,13 @@ export async function runDueAutomation(db: DbOrTrx, deps: AutomationDeps, now: D
   await retireDueWorkOf(db, gone, now);
   const outcome = await runFor(db, fixed, locked, new Map(), now, true);
   return { ...outcome, profiles: locked.length + gone.length };
+}
+
+/** A journey wake-up job: that person's due journeys (and segments), now. */
+export async function runWake(db: DbOrTrx, deps: AutomationDeps, enrolmentId: string, now: Date): Promise<AutomationOutcome | undefined> {
+  const fixed: AutomationDeps = { compiled: deps.compiled, catalog: deps.catalog };
+  const enrolment = await db.selectFrom('app.enrolments').select(['profile_id', 'state']).where('id', '=', enrolmentId).executeTakeFirst();
+  if (!enrolment || enrolment.state !== 'active') return undefined;
+  await lockProfileRows(db, [enrolment.profile_id]);
+  return runFor(db, fixed, [enrolment.profile_id], new Map(), now, true);
 }

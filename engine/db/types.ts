@@ -194,6 +194,17 @@ export interface EnrolmentsTable {
   finish_reason: string | null;
 }
 
+export interface OutboxTable {
+  id: Generated<string>;
+  queue: string;
+  job_name: string;
+  job_id: string;
+  payload: ColumnType<Record<string, unknown>, string, string>;
+  run_at: Date;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  relayed_at: Date | null;
+}
+
 export type SendState = 'scheduled' | 'sending' | 'sent' | 'failed' | 'skipped' | 'cancelled';
 
 export interface ScheduledSendsTable {
@@ -226,6 +237,7 @@ export interface Database {
   'app.segment_state': SegmentStateTable;
   'app.enrolments': EnrolmentsTable;
   'app.scheduled_sends': ScheduledSendsTable;
+  'app.outbox': OutboxTable;
 }
 
 export type IdentityKind = 'email' | 'user' | 'anonymous' | 'phone';

@@ -1,6 +1,6 @@
 import type { KeepJobs } from 'bullmq';
 import type { z } from 'zod';
-import { ConfirmationEmailJob, IngestBatchJob } from '../../schemas/jobs';
+import { ConfirmationEmailJob, IngestBatchJob, JourneyWakeJob } from '../../schemas/jobs';
 
 export interface JobDefinition<Payload extends z.ZodType = z.ZodType> {
   readonly payload: Payload;
@@ -40,6 +40,15 @@ export const JOB_CATALOG = {
     removeOnComplete: true,
     removeOnFail: { age: 7 * DAY_SECONDS, count: 10_000 },
     concurrency: 2,
+  },
+  journeys: {
+    description: 'journey wake-ups, relayed from app.outbox as delayed jobs with deterministic ids',
+    jobs: {
+      wake: { payload: JourneyWakeJob, attempts: 10, backoff: { type: 'exponential', delay: 1_000 }, timeoutMs: 60_000, sealed: false },
+    },
+    removeOnComplete: true,
+    removeOnFail: { age: 7 * DAY_SECONDS, count: 10_000 },
+    concurrency: 4,
   },
   email: {
     description: 'emails to send: double opt-in confirmations (campaign sends arrive with the email issue)',

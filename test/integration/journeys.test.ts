@@ -6,6 +6,9 @@ import { findProfileId, type SubjectIdentifier } from '../../engine/identity/loo
 import { processEventBatch } from '../../engine/events/process-batch';
 import { batchDeps } from '../../engine/runtime/batch';
 import { reloadRules } from '../../engine/runtime/reload-rules';
+import { relayOutbox } from '../../engine/outbox/outbox';
+import { journeysHandlers } from '../../workers/journeys';
+import { Queue } from 'bullmq';
 import type { AcceptedEvent, SegmentEvent } from '../../schemas/segment';
 import { tempDir } from '../support/config';
 import { startTestEngine, type TestEngine } from '../support/engine';
@@ -92,6 +95,35 @@ describe('journeys over time, events, merges and reloads', () => {
     expect(await sendsOf(enrolment?.id as string)).toEqual(['reminder:cart_reminder:scheduled', 'last_call:cart_last_call:scheduled']);
     const done = await db().selectFrom('app.enrolments').select(['state', 'wake_at']).where('id', '=', enrolment?.id as string).executeTakeFirstOrThrow();
     expect(done).toEqual({ state: 'completed', wake_at: null });
+  });
+
+  it('a wait is written to the outbox in the same transaction, relayed as a delayed job with a deterministic id, and the job wakes the journey', async () => {
+    const profileId = await consentingPerson({ userId: 'journey-4' }, 'j4-hello');
+    await processEventBatch(deps(), [event('j4-basket', { event: 'Basket Filled', userId: 'journey-4' })]);
+    const [enrolment] = await enrolmentOf(profileId);
+    const row = await db().selectFrom('app.outbox').selectAll().where('job_id', 'like', `wake-${enrolment?.id}-%`).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ queue: 'journeys', job_name: 'wake', relayed_at: null, payload: { enrolmentId: enrolment?.id } });
+    expect(row.run_at.getTime()).toBe(enrolment?.wake_at?.getTime());
+
+    expect(await relayOutbox(db(), engine.services.queues)).toBeGreaterThanOrEqual(1);
+    const relayed = await db().selectFrom('app.outbox').select('relayed_at').where('id', '=', row.id).executeTakeFirstOrThrow();
+    expect(relayed.relayed_at).not.toBeNull();
+    const queue = new Queue('journeys', { connection: engine.services.redis, prefix: engine.services.config.queuePrefix });
+    const job = await queue.getJob(row.job_id);
+    expect(job?.data).toEqual(row.payload);
+    // Relaying the same row again (a crash before it was marked) adds no second job.
+    await engine.services.queues.enqueue('journeys', 'wake', row.payload as never, { jobId: row.job_id, delayMs: 1_000 });
+    expect((await queue.getJobs(['delayed', 'wait'])).filter((j) => j.id === row.job_id)).toHaveLength(1);
+
+    // The worker's handler for that job, once the wait is over.
+    const wake = journeysHandlers(engine.services).wake;
+    const context = { job: job as never, log: engine.services.log, signal: new AbortController().signal };
+    await waitFor(async () => {
+      await wake(row.payload as never, context);
+      return (await sendsOf(enrolment?.id as string)).length > 0;
+    }, { what: 'the journey woken by its job' });
+    expect(await sendsOf(enrolment?.id as string)).toEqual(['reminder:cart_reminder:scheduled']);
+    await queue.close();
   });
 
   it('an anonymous visitor who identifies brings their journey and its sends to the known profile', async () => {

@@ -14,6 +14,7 @@ import { findProfileId, type SubjectIdentifier } from '../../identity/lookup';
 import { truncateIp } from '../../privacy/ip';
 import { enqueueConfirmations } from '../../runtime/batch';
 import { reactToConsent } from '../../automation/react-to-consent';
+import { relayAfterCommit } from '../../outbox/relay-after-commit';
 import { describeZodError, sendError } from '../errors';
 import { escapeHtml } from '../pages/layout';
 import { acceptForms, formValues, sendPage } from '../pages/respond';
@@ -72,6 +73,7 @@ export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Pr
     if (outcome.rejected > 0) {
       return sendError(reply, 'VALIDATION_FAILED', 'PostgreSQL refused a value of this request; nothing was recorded', deps.metrics);
     }
+    await relayAfterCommit(deps, outcome.automation?.wakesScheduled ?? 0);
     await enqueueConfirmations(deps, outcome.confirmations).catch((err: unknown) =>
       request.log.warn({ err }, 'confirmation email not queued yet; the email worker sweeper will queue it'),
     );
@@ -108,9 +110,13 @@ export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Pr
       }
       return outcomePage(reply, state.state === 'confirmed' ? { outcome: 'already_confirmed', profileId: state.profileId, purposes: state.purposes } : { outcome: state.state });
     }
-    const outcome = await confirmSubscription(deps.databases.db, id, { ipPrefix: truncateIp(request.ip) }, new Date(), (trx, profileId) =>
-      reactToConsent(trx, deps.batch.automation, profileId),
-    );
+    let wakes = 0;
+    const outcome = await confirmSubscription(deps.databases.db, id, { ipPrefix: truncateIp(request.ip) }, new Date(), async (trx, profileId) => {
+      const reacted = await reactToConsent(trx, deps.batch.automation, profileId);
+      if (reacted.ok) wakes = reacted.outcome.wakesScheduled;
+      else request.log.error({ error: reacted.error }, 'the rules failed after a confirmation; it is recorded and the person marked for a re-check');
+    });
+    await relayAfterCommit(deps, wakes);
     return outcomePage(reply, outcome);
   }
 

@@ -8,6 +8,7 @@ import type { PurposeCatalog, PurposeDefinition } from '../../consent/purposes';
 import { consentSummary } from '../../consent/summary';
 import { truncateIp } from '../../privacy/ip';
 import { reactToConsent } from '../../automation/react-to-consent';
+import { relayAfterCommit } from '../../outbox/relay-after-commit';
 import type { HttpDeps } from '../deps';
 import { escapeHtml } from '../pages/layout';
 import { acceptForms, formValues, preferredLanguage, sendPage } from '../pages/respond';
@@ -129,6 +130,7 @@ ${fieldsets}
     const ticked = new Set(formValues(request, 'purpose'));
     const now = new Date();
     const notice = { id: 'preference_page', version: 1, hash: createHash('sha256').update(shownText(catalog, lang)).digest() };
+    let wakes = 0;
     await deps.databases.db.transaction().execute(async (trx) => {
       const state = await consentOf(trx, profileId);
       const entries: LedgerEntry[] = [];
@@ -152,9 +154,11 @@ ${fieldsets}
       await appendLedger(trx, entries);
       if (entries.length > 0) {
         const reacted = await reactToConsent(trx, { compiled: deps.rules.compiled, catalog }, profileId);
-        if (!reacted.ok) request.log.error({ error: reacted.error }, 'the rules failed after a preference change; the change is recorded and the person marked for a re-check');
+        if (reacted.ok) wakes = reacted.outcome.wakesScheduled;
+        else request.log.error({ error: reacted.error }, 'the rules failed after a preference change; the change is recorded and the person marked for a re-check');
       }
     });
+    await relayAfterCommit(deps, wakes);
     return render(reply, lang, profileId, true);
   });
 }

@@ -62,6 +62,21 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`create index scheduled_sends_profile_idx on app.scheduled_sends (profile_id)`.execute(db);
   await sql`create index scheduled_sends_due_idx on app.scheduled_sends (due_at) where state = 'scheduled'`.execute(db);
 
+  // The transactional outbox (DESIGN.md "Stores"): jobs that must follow a commit (a journey's wake-up)
+  // are written in the same transaction and relayed to Redis after it; a relay that fails, or a
+  // Redis that lost them, leaves PostgreSQL the record.
+  await sql`create table app.outbox (
+    id bigint generated always as identity primary key,
+    queue text not null,
+    job_name text not null,
+    job_id text not null,
+    payload jsonb not null,
+    run_at timestamptz not null,
+    created_at timestamptz not null default now(),
+    relayed_at timestamptz
+  )`.execute(db);
+  await sql`create index outbox_unrelayed_idx on app.outbox (id) where relayed_at is null`.execute(db);
+
   // Behaviour conditions read a person's recent events by name (engine/automation/snapshots.ts):
   // without this, a very active person's whole window is scanned on each of their batches.
   await sql`create index events_profile_name_idx on app.events (profile_id, name, occurred_at)`.execute(db);
@@ -73,6 +88,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`alter table app.decisions drop column rule_id, drop column rule_version, drop column outcome`.execute(db);
   await sql`drop index app.events_profile_name_idx`.execute(db);
+  await sql`drop table app.outbox`.execute(db);
   await sql`drop table app.scheduled_sends`.execute(db);
   await sql`drop table app.enrolments`.execute(db);
   await sql`drop table app.segment_state`.execute(db);
