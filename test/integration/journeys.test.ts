@@ -142,6 +142,19 @@ describe('journeys over time, events, merges and reloads', () => {
     expect((await enrolmentOf(known)).map((e) => e.state)).toEqual(['exited']);
   });
 
+  it('a reload that changes a segment re-evaluates its members at the next tick', async () => {
+    const profileId = await consentingPerson({ userId: 'journey-5' }, 'j5-hello');
+    await processEventBatch(deps(), [{ ...event('j5-identify', {}), event: { type: 'identify', userId: 'journey-5', traits: { plan: 'pro' } } as SegmentEvent }]);
+    const vip = () => db().selectFrom('app.segment_state').select(['member', 'recheck_at']).where('profile_id', '=', profileId).where('segment_id', '=', 'vip').executeTakeFirst();
+    expect(await vip()).toMatchObject({ member: true, recheck_at: null });
+    const file = path.join(rulesDir, 'segments', 'vip.yaml');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/in: \[pro, team\]/, 'in: [team]'));
+    expect(await reloadRules(engine.services)).toMatchObject({ ok: true, changed: true });
+    expect((await vip())?.recheck_at).not.toBeNull();
+    await tick();
+    expect(await vip()).toMatchObject({ member: false, recheck_at: null });
+  });
+
   it('a reload that removes a campaign ends its waiting journeys at the next tick instead of leaving them due forever', async () => {
     const profileId = await consentingPerson({ userId: 'journey-3' }, 'j3-hello');
     await processEventBatch(deps(), [event('j3-basket', { event: 'Basket Filled', userId: 'journey-3' })]);
