@@ -9,6 +9,7 @@ import { SegmentFile } from '../../schemas/rules/segment-file';
 import { DEFAULT_PURPOSES_FILE, PurposeCatalog } from '../consent/purposes';
 import { AppError } from '../errors';
 import { DEFAULT_PROPERTIES_FILE, PropertiesPolicy } from '../privacy/properties-policy';
+import { TemplateSet } from '../email/templates';
 import { checkRuleSet, type ParsedRuleFile } from './load-checks';
 import { RuleSource } from './load-source';
 import type { LoadedFile, RuleProblem, RuleSet, RuleSetLoad } from './rule-set';
@@ -80,10 +81,21 @@ export function loadRuleSet(dir: string): RuleSetLoad {
   const segments = loadFolder<SegmentFile>('segments', SegmentFile, brokenSegmentIds);
   const campaigns = loadFolder<CampaignFile>('campaigns', CampaignFile);
 
+  // Every file under templates/ is part of the version; templates are the `<name>.html` files
+  // (`_` files are layouts and partials, `<name>.txt` a template's text part: engine/email/templates.ts).
   const templates = new Map<string, string>();
   for (const name of listFiles(root, 'templates')) {
     const relative = `templates/${name}`;
     const template = path.parse(name).name;
+    // Only `<name>.html` names a template; anything else is the template checker's to judge.
+    if (name.startsWith('_') || !name.endsWith('.html')) {
+      try {
+        hashes.set(relative, sha256(fs.readFileSync(path.join(root, relative))));
+      } catch (err) {
+        problems.push({ file: relative, line: 1, column: 1, message: `cannot read the file: ${(err as Error).message}` });
+      }
+      continue;
+    }
     const first = templates.get(template);
     if (first) {
       problems.push({ file: relative, line: 1, column: 1, message: `template "${template}" is also ${first}: keep one file per template name` });
@@ -107,7 +119,11 @@ export function loadRuleSet(dir: string): RuleSetLoad {
       templates,
     }),
   );
-  if (problems.length > 0 || !purposes || !propertiesFile) return { ok: false, problems: sortProblems(problems) };
+  // The templates themselves: Liquid syntax, front matter, and only allowed variables (no PII).
+  // (Checked against the traits properties.yaml keeps, so only once that file is valid.)
+  const emails = propertiesFile ? TemplateSet.load(root, traitNames) : undefined;
+  if (emails && !emails.ok) problems.push(...emails.problems);
+  if (problems.length > 0 || !purposes || !propertiesFile || !emails?.ok) return { ok: false, problems: sortProblems(problems) };
 
   const loaded = <T extends { id: string }>(files: ReadonlyArray<ParsedRuleFile<T>>) =>
     new Map<string, LoadedFile<T>>(
@@ -121,6 +137,7 @@ export function loadRuleSet(dir: string): RuleSetLoad {
     segments: loaded(segments),
     campaigns: loaded(campaigns),
     templates,
+    emails: emails.templates,
     version: sha256(
       [...hashes]
         .map(([file, hash]) => `${file}\0${hash}`)

@@ -1,6 +1,7 @@
 import type { CampaignFile } from '../../schemas/rules/campaign-file';
 import type { SegmentFile } from '../../schemas/rules/segment-file';
 import type { PurposeCatalog } from '../consent/purposes';
+import type { TemplateSet } from '../email/templates';
 import type { PropertiesPolicy } from '../privacy/properties-policy';
 
 /**
@@ -27,6 +28,8 @@ export interface RuleSet {
   readonly campaigns: ReadonlyMap<string, LoadedFile<CampaignFile>>;
   /** Template name → path relative to the rules directory (`templates/welcome.html`). */
   readonly templates: ReadonlyMap<string, string>;
+  /** The templates parsed and checked, ready to render (engine/email/templates.ts). */
+  readonly emails: TemplateSet;
   /** SHA-256 (hex) over every file's path and hash, sorted: the version of the whole set. */
   readonly version: string;
 }

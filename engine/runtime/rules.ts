@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Config } from '../config';
 import type { PurposeCatalog } from '../consent/purposes';
+import type { TemplateSet } from '../email/templates';
 import { AppError } from '../errors';
 import type { PropertiesPolicy } from '../privacy/properties-policy';
 import { type CompiledRuleSet, compileRuleSet } from '../rules/compile';
@@ -61,6 +62,9 @@ export class ReloadableRules implements Rules {
   }
   get compiled(): CompiledRuleSet {
     return this.current.compiled;
+  }
+  get templates(): TemplateSet {
+    return this.current.ruleSet.emails;
   }
 
   /** Reads the files again; `record` (the version in PostgreSQL) runs before the swap, so nothing runs unrecorded. */

@@ -11,6 +11,7 @@ import { DEFAULT_PROPERTIES_FILE } from '../../engine/privacy/properties-policy'
 import { PropertiesFile } from '../../schemas/properties-file';
 import { CampaignFile } from '../../schemas/rules/campaign-file';
 import { SegmentFile } from '../../schemas/rules/segment-file';
+import { TemplateSet } from '../../engine/email/templates';
 
 /**
  * Rule sets built from plain objects, parsed by the same zod schemas as the files (so defaults
@@ -30,6 +31,16 @@ export interface RuleSetInput {
   readonly campaigns?: readonly unknown[];
   /** Template names; default: every template a campaign sends. */
   readonly templates?: readonly string[];
+}
+
+let shipped: TemplateSet | undefined;
+function shippedTemplates(): TemplateSet {
+  if (!shipped) {
+    const loaded = TemplateSet.load(SHIPPED, new Set(['plan', 'company', 'industry', 'language', 'country', 'createdAt', 'timezone', 'reengaged']));
+    if (!loaded.ok) throw new Error(loaded.problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.message}`).join('\n'));
+    shipped = loaded.templates;
+  }
+  return shipped;
 }
 
 export function buildRuleSet(input: RuleSetInput): RuleSet {
@@ -58,6 +69,8 @@ export function buildRuleSet(input: RuleSetInput): RuleSet {
     segments,
     campaigns,
     templates: new Map(templateNames.map((t) => [t, `templates/${t}.html`])),
+    // The shipped templates: the simulator and the evaluator never render them.
+    emails: shippedTemplates(),
     version: sha256(hashes.join('\n')),
   });
 }

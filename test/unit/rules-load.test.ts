@@ -78,7 +78,8 @@ describe('loadRuleSet: the shipped rules', () => {
     );
     expect(set.version).toBe(expected);
     expect(ruleSet(rulesDir()).version).toBe(set.version);
-    expect(ruleSet(rulesDir({ 'templates/tips.html': '<p>changed</p>\n' })).version).not.toBe(set.version);
+    const tips = fs.readFileSync(path.join(SHIPPED_RULES_DIR, 'templates/tips.html'), 'utf8');
+    expect(ruleSet(rulesDir({ 'templates/tips.html': `${tips}<p>changed</p>\n` })).version).not.toBe(set.version);
   });
 
   it('starts each example with its JSON Schema line', () => {
@@ -166,9 +167,11 @@ describe('loadRuleSet: problems, located in the source', () => {
     ]);
   });
 
-  it('reports two template files with one name', () => {
-    const dir = rulesDir({ 'templates/welcome.txt': 'Welcome!\n' });
-    expect(problems(dir)).toEqual(['templates/welcome.txt:1:1 template "welcome" is also templates/welcome.html: keep one file per template name']);
+  it('reports a file in templates/ that is not a template', () => {
+    const dir = rulesDir({ 'templates/welcome.htm': 'Welcome!\n' });
+    expect(problems(dir)).toEqual([
+      'templates/welcome.htm:1:1 not a template: templates are <name>.html (with an optional <name>.txt), layouts and partials _<name>.html or _<name>.txt',
+    ]);
   });
 
   it('reports a cycle between segments, once, with its path', () => {
