@@ -23,3 +23,7 @@ export type ConfirmationEmailJob = z.infer<typeof ConfirmationEmailJob>;
 /** A journey's wait is over (relayed from app.outbox): advance that person's due journeys. */
 export const JourneyWakeJob = z.object({ enrolmentId: z.uuid(), wakeAt: z.iso.datetime({ offset: true }) });
 export type JourneyWakeJob = z.infer<typeof JourneyWakeJob>;
+
+/** A scheduled send that is due (relayed from app.outbox); the send row holds everything else. */
+export const SendEmailJob = z.object({ sendId: z.uuid() });
+export type SendEmailJob = z.infer<typeof SendEmailJob>;

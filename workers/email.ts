@@ -2,6 +2,8 @@ import path from 'node:path';
 import { unsentConfirmations } from '../engine/consent/confirmations';
 import { sendConfirmationEmail } from '../engine/email/confirmation-email';
 import { createMailer } from '../engine/email/mailer';
+import { overdueSends, performSend, type SendDeps } from '../engine/email/send-step';
+import { relayAfterCommit } from '../engine/outbox/relay-after-commit';
 import type { JobHandlers } from '../engine/queues/worker';
 import { enqueueConfirmations } from '../engine/runtime/batch';
 import type { Services } from '../engine/runtime/services';
@@ -9,8 +11,9 @@ import type { Services } from '../engine/runtime/services';
 const SWEEP_EVERY_MS = 60_000;
 
 /**
- * The email worker: for now, double opt-in confirmations. It also sweeps for confirmations committed
- * whose enqueue was lost (Redis down at the wrong moment), so PostgreSQL stays the record.
+ * The email worker: campaign sends at their time and double opt-in confirmations, through one
+ * pooled transport per process. It also sweeps, every minute, for confirmations whose enqueue was
+ * lost and overdue sends whose job is gone (a Redis loss), so PostgreSQL stays the record.
  */
 export function emailHandlers(services: Services): JobHandlers<'email'> {
   const { config, log } = services;
@@ -22,10 +25,12 @@ export function emailHandlers(services: Services): JobHandlers<'email'> {
   });
   const sweep = async () => {
     try {
-      const ids = await unsentConfirmations(services.databases.db, SWEEP_EVERY_MS);
-      await enqueueConfirmations(services, ids);
+      await enqueueConfirmations(services, await unsentConfirmations(services.databases.db, SWEEP_EVERY_MS));
+      for (const id of await overdueSends(services.databases.db, new Date())) {
+        await services.queues.enqueue('email', 'send', { sendId: id }, { jobId: `send-${id}` });
+      }
     } catch (err) {
-      log.warn({ err }, 'confirmation sweep failed; it runs again in a minute');
+      log.warn({ err }, 'email sweep failed; it runs again in a minute');
     }
   };
   const timer = setInterval(() => void sweep(), SWEEP_EVERY_MS);
@@ -34,12 +39,35 @@ export function emailHandlers(services: Services): JobHandlers<'email'> {
     clearInterval(timer);
     await mailer.close();
   });
-  const deps = { config, keys: services.keys, databases: services.databases, catalog: services.rules.purposes, mailer };
+  const confirmationDeps = { config, keys: services.keys, databases: services.databases, catalog: services.rules.purposes, mailer };
+  const rules = services.rules;
+  // Getters: the rule set (and its templates) of the moment of each send, after any reload.
+  const sendDeps: SendDeps = {
+    config,
+    keys: services.keys,
+    databases: services.databases,
+    mailer,
+    get compiled() {
+      return rules.compiled;
+    },
+    get templates() {
+      return rules.templates;
+    },
+    get traitNames() {
+      return rules.ruleSet.traitNames;
+    },
+  };
   return {
     confirmation: async (payload, { log: jobLog }) => {
-      const outcome = await sendConfirmationEmail(deps, payload.confirmationId);
+      const outcome = await sendConfirmationEmail(confirmationDeps, payload.confirmationId);
       jobLog.debug({ outcome }, 'confirmation email');
       return { outcome };
+    },
+    send: async (payload, { log: jobLog }) => {
+      const outcome = await performSend(sendDeps, payload.sendId);
+      if (outcome.state === 'deferred') await relayAfterCommit({ ...services, log: jobLog }, 1);
+      jobLog.debug({ outcome }, 'campaign send');
+      return outcome;
     },
   };
 }

@@ -163,7 +163,11 @@ export async function applyJourney(
           .onConflict((oc) => oc.columns(['enrolment_id', 'step_id']).doNothing())
           .returning('id')
           .executeTakeFirst();
-        if (inserted) sendTimes.push(action.at);
+        if (inserted) {
+          sendTimes.push(action.at);
+          // Its job, delayed until due, relayed after the commit (the tick re-enqueues any it lost).
+          await addToOutbox(db, [{ queue: 'email', job: 'send', jobId: `send-${inserted.id}`, payload: { sendId: inserted.id }, runAt: action.at }]);
+        }
         break;
       }
       case 'skip':

@@ -46,7 +46,7 @@ export interface AutomationOutcome {
   segmentsEntered: number;
   segmentsLeft: number;
   journeysWoken: number;
-  /** Wake-ups written to the outbox: relay it after the commit. */
+  /** Wake-ups and sends written to the outbox: relay it after the commit. */
   wakesScheduled: number;
 }
 
@@ -124,6 +124,7 @@ class Run {
     }
     this.outcome.sends += applied.sendTimes.length;
     if (applied.wakeAt) this.outcome.wakesScheduled++;
+    this.outcome.wakesScheduled += applied.sendTimes.length;
     sendTimes.push(...applied.sendTimes);
     for (const s of applied.skips) this.decision(snapshot.profileId, campaign, campaign.id, 'step_skipped', false, s.reason, { step: s.stepId, entry: enrolment.entry });
     for (const a of result.actions) {

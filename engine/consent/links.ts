@@ -8,11 +8,12 @@ import { z } from 'zod';
  * Tokens hold pseudonymous ids only, never an address.
  */
 
-export type LinkKind = 'confirm' | 'prefs';
+export type LinkKind = 'confirm' | 'prefs' | 'unsub';
 
 const ConfirmPayload = z.strictObject({ c: z.uuid(), x: z.number().int() });
 const PrefsPayload = z.strictObject({ p: z.uuid() });
-const PAYLOADS = { confirm: ConfirmPayload, prefs: PrefsPayload } as const;
+const UnsubscribePayload = z.strictObject({ s: z.uuid() });
+const PAYLOADS = { confirm: ConfirmPayload, prefs: PrefsPayload, unsub: UnsubscribePayload } as const;
 export type LinkPayload<K extends LinkKind> = z.infer<(typeof PAYLOADS)[K]>;
 
 function mac(key: Buffer, kind: LinkKind, body: string): Buffer {
@@ -54,4 +55,9 @@ export function confirmationLink(publicUrl: string, key: Buffer, confirmationId:
 
 export function preferenceLink(publicUrl: string, key: Buffer, profileId: string): string {
   return `${publicUrl}/p/${signLink(key, 'prefs', { p: profileId })}`;
+}
+
+/** One-click unsubscribe (RFC 8058) for one send: it names the send, whose campaign and person it was. */
+export function unsubscribeLink(publicUrl: string, key: Buffer, sendId: string): string {
+  return `${publicUrl}/u/${signLink(key, 'unsub', { s: sendId })}`;
 }

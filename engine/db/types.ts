@@ -219,6 +219,17 @@ export interface ScheduledSendsTable {
   state: ColumnType<SendState, SendState | undefined, SendState>;
   state_reason: string | null;
   created_at: ColumnType<Date, Date | undefined, never>;
+  claimed_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  sent_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  message_id: ColumnType<string | null, string | null | undefined, string | null>;
+  attempts: ColumnType<number, number | undefined, number>;
+}
+
+export interface SuppressionsTable {
+  hash: Buffer;
+  reason: 'hard_bounce' | 'complaint' | 'manual';
+  detail: string | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
 }
 
 export interface Database {
@@ -238,6 +249,7 @@ export interface Database {
   'app.enrolments': EnrolmentsTable;
   'app.scheduled_sends': ScheduledSendsTable;
   'app.outbox': OutboxTable;
+  'app.suppressions': SuppressionsTable;
 }
 
 export type IdentityKind = 'email' | 'user' | 'anonymous' | 'phone';

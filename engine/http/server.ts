@@ -10,6 +10,7 @@ import { pixelRoutes } from './routes/pixel';
 import { batchDeps } from '../runtime/batch';
 import { consentRoutes } from './routes/consent';
 import { preferenceRoutes } from './routes/preferences';
+import { unsubscribeRoutes } from './routes/unsubscribe';
 import { type TrackingDeps, trackingRoutes } from './routes/tracking';
 
 /**
@@ -64,6 +65,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     { prefix: '/v1' },
   );
   await app.register((scope) => preferenceRoutes(scope, deps), { prefix: '/p' });
+  await app.register((scope) => unsubscribeRoutes(scope, deps), { prefix: '/u' });
   await app.register((scope) => pixelRoutes(scope, tracking));
   await app.register((scope) => adminRoutes(scope, deps), { prefix: '/admin/v1' });
   return app;

@@ -1,6 +1,6 @@
 import type { KeepJobs } from 'bullmq';
 import type { z } from 'zod';
-import { ConfirmationEmailJob, IngestBatchJob, JourneyWakeJob } from '../../schemas/jobs';
+import { ConfirmationEmailJob, IngestBatchJob, JourneyWakeJob, SendEmailJob } from '../../schemas/jobs';
 
 export interface JobDefinition<Payload extends z.ZodType = z.ZodType> {
   readonly payload: Payload;
@@ -51,9 +51,11 @@ export const JOB_CATALOG = {
     concurrency: 4,
   },
   email: {
-    description: 'emails to send: double opt-in confirmations (campaign sends arrive with the email issue)',
+    description: 'emails to send: double opt-in confirmations and campaign sends (relayed from app.outbox when due)',
     jobs: {
       confirmation: { payload: ConfirmationEmailJob, attempts: 8, backoff: { type: 'exponential', delay: 2_000 }, timeoutMs: 60_000, sealed: false },
+      // SMTP 4xx and lost connections retry with backoff for about 17 hours; a 5xx fails at once.
+      send: { payload: SendEmailJob, attempts: 15, backoff: { type: 'exponential', delay: 2_000 }, timeoutMs: 60_000, sealed: false },
     },
     removeOnComplete: true,
     removeOnFail: { age: 7 * DAY_SECONDS, count: 10_000 },

@@ -27,6 +27,10 @@ export interface TestSmtpServer {
   readonly url: string;
   readonly messages: ReceivedMessage[];
   waitForMessages(n: number, timeoutMs?: number): Promise<ReceivedMessage[]>;
+  /** From now on refuse (or, with undefined, accept) every message: a relay going down and up. */
+  setRejection(rejectWith: TestSmtpServerOptions['rejectWith']): void;
+  /** How many messages were refused so far. */
+  readonly refused: () => number;
   close(): Promise<void>;
 }
 
@@ -40,8 +44,12 @@ export interface TestSmtpServerOptions {
 
 export async function startTestSmtpServer(options: TestSmtpServerOptions = {}): Promise<TestSmtpServer> {
   const messages: ReceivedMessage[] = [];
-  const reject = options.rejectWith;
-  const rejection = (): SMTPServerError => Object.assign(new Error(reject?.message ?? ''), { responseCode: reject?.code });
+  let reject = options.rejectWith;
+  let refused = 0;
+  const rejection = (): SMTPServerError => {
+    refused++;
+    return Object.assign(new Error(reject?.message ?? ''), { responseCode: reject?.code });
+  };
 
   const server = new SMTPServer({
     authOptional: true,
@@ -86,6 +94,10 @@ export async function startTestSmtpServer(options: TestSmtpServerOptions = {}): 
     messages,
     waitForMessages: (n, timeoutMs = 10_000) =>
       waitFor(() => messages.length >= n && messages.slice(0, n), { timeoutMs, what: `${n} message(s) at the test SMTP server` }),
+    setRejection: (rejectWith) => {
+      reject = rejectWith;
+    },
+    refused: () => refused,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

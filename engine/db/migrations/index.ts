@@ -3,6 +3,7 @@ import * as app0001 from './app/0001_app_foundation';
 import * as app0002 from './app/0002_ingestion';
 import * as app0003 from './app/0003_consent';
 import * as app0004 from './app/0004_rules';
+import * as app0005 from './app/0005_email';
 import * as vault0001 from './vault/0001_vault';
 
 /**
@@ -14,6 +15,7 @@ const appMigrations: Record<string, Migration> = {
   '0002_ingestion': app0002,
   '0003_consent': app0003,
   '0004_rules': app0004,
+  '0005_email': app0005,
 };
 
 const vaultMigrations: Record<string, Migration> = {

@@ -1,0 +1,26 @@
+import { type Kysely, sql } from 'kysely';
+
+// Frozen once landed: change the schema with a new migration, never by editing this one.
+export async function up(db: Kysely<unknown>): Promise<void> {
+  // Addresses that must never be mailed again (a hard bounce), by blind index only: the address
+  // itself stays in the vault (DESIGN.md invariant 1); the hash also survives erasure (invariant 4).
+  await sql`create table app.suppressions (
+    hash bytea primary key check (length(hash) = 32),
+    reason text not null check (reason in ('hard_bounce', 'complaint', 'manual')),
+    detail text check (length(detail) <= 500),
+    created_at timestamptz not null default now()
+  )`.execute(db);
+
+  // What happened to each send: when it was claimed (a crash between SMTP's answer and the record
+  // leaves it 'sending' with this time), the Message-ID it went out with, how many attempts.
+  await sql`alter table app.scheduled_sends
+    add column claimed_at timestamptz,
+    add column sent_at timestamptz,
+    add column message_id text check (length(message_id) <= 200),
+    add column attempts integer not null default 0`.execute(db);
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`alter table app.scheduled_sends drop column claimed_at, drop column sent_at, drop column message_id, drop column attempts`.execute(db);
+  await sql`drop table app.suppressions`.execute(db);
+}
