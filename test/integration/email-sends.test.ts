@@ -1,0 +1,198 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { runDueAutomation } from '../../engine/automation/run-automation';
+import { reactToConsent } from '../../engine/automation/react-to-consent';
+import { appendLedger } from '../../engine/consent/ledger';
+import { createMailer } from '../../engine/email/mailer';
+import { performSend, type SendDeps } from '../../engine/email/send-step';
+import { processEventBatch } from '../../engine/events/process-batch';
+import { findProfileId } from '../../engine/identity/lookup';
+import { batchDeps } from '../../engine/runtime/batch';
+import type { AcceptedEvent, SegmentEvent } from '../../schemas/segment';
+import { tempDir } from '../support/config';
+import { basicAuth, postJson, startTestEngine, type TestEngine } from '../support/engine';
+import { SHIPPED_RULES_DIR } from '../support/rules';
+import { type ReceivedMessage, startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
+import { waitFor } from '../support/wait';
+
+const DAY = 24 * 60 * 60 * 1000;
+
+/** The shipped rules, with the welcome series' quiet hours off so "welcome now" does not depend on the hour of the test. */
+function rulesWithoutQuietHours(): string {
+  const dir = tempDir('cf-rules');
+  fs.cpSync(SHIPPED_RULES_DIR, dir, { recursive: true });
+  const file = path.join(dir, 'campaigns', 'welcome_series.yaml');
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/\n\s+quiet_hours:\n(\s+\w+: .*\n)+/, '\n'));
+  return dir;
+}
+
+const to = (messages: readonly ReceivedMessage[], address: string) => messages.filter((m) => m.to.includes(address));
+
+describe('campaign email, end to end: double opt-in, welcome now, the next step after two days, one-click unsubscribe', () => {
+  let engine: TestEngine;
+  let smtp: TestSmtpServer;
+  beforeAll(async () => {
+    smtp = await startTestSmtpServer();
+    engine = await startTestEngine({ SMTP_URL: smtp.url, RULES_DIR: rulesWithoutQuietHours() }, ['events', 'email', 'journeys']);
+  });
+  afterAll(async () => {
+    await engine.stop();
+    await smtp.close();
+  });
+  const db = () => engine.services.databases.db;
+  const auth = () => ({ authorization: basicAuth(engine.writeKey) });
+
+  it('sends the welcome at once and the second email two days later, personalised, with both unsubscribe headers; one click unsubscribes', async () => {
+    const email = 'ola.reader@example.com';
+    expect((await postJson(`${engine.url}/v1/identify`, { userId: 'ola', traits: { email, firstName: 'Ola', plan: 'pro' }, messageId: 'ola-id' }, auth())).status).toBe(200);
+    await waitFor(async () => (await findProfileId(engine.services.databases.vaultDb, engine.services.keys, [{ userId: 'ola' }])) !== undefined, { what: 'the identify stored' });
+    const signup = await postJson(
+      `${engine.url}/v1/consent`,
+      { userId: 'ola', email, grant: ['email_marketing'], notice: { id: 'newsletter_form', version: 1 }, method: 'double_opt_in' },
+      auth(),
+    );
+    expect(signup.status).toBe(202);
+    const confirmation = await waitFor(async () => to(smtp.messages, email).find((m) => m.subject === 'Please confirm your subscription'), { what: 'the confirmation' });
+    const token = /confirm\?token=([A-Za-z0-9_.-]+)/.exec(confirmation.text)?.[1] as string;
+    expect((await fetch(`${engine.url}/v1/consent/confirm`, { method: 'POST', body: new URLSearchParams({ token }) })).status).toBe(200);
+
+    // The welcome goes out at once, through the outbox, the delayed job and the email worker.
+    const welcome = await waitFor(async () => to(smtp.messages, email).find((m) => m.subject === 'Welcome, Ola!'), { what: `the welcome: ${smtp.messages.map((m) => m.subject).join(' | ')}` });
+    expect(welcome.text).toContain('Welcome, Ola!');
+    const unsubscribe = welcome.header('list-unsubscribe') as string;
+    expect(unsubscribe).toMatch(/^<http:\/\/[^>]+\/u\/[A-Za-z0-9_.-]+>$/);
+    expect(welcome.header('list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
+    const profileId = (await findProfileId(engine.services.databases.vaultDb, engine.services.keys, [{ userId: 'ola' }])) as string;
+    const [sent] = await db().selectFrom('app.scheduled_sends').selectAll().where('profile_id', '=', profileId).where('template', '=', 'welcome').execute();
+    expect(welcome.header('message-id')).toBe(`<send-${sent?.id}@consentflow>`);
+    expect(sent).toMatchObject({ state: 'sent', attempts: 1 });
+
+    // Two days later (shifted time, no waiting): the journey wakes and its second email is due.
+    const later = new Date(Date.now() + 2 * DAY + 60_000);
+    const automation = { compiled: engine.services.rules.compiled, catalog: engine.services.rules.purposes };
+    await db().transaction().execute((trx) => runDueAutomation(trx, automation, later));
+    const second = await db().selectFrom('app.scheduled_sends').selectAll().where('profile_id', '=', profileId).where('template', '!=', 'welcome').executeTakeFirstOrThrow();
+    expect(second.template).toBe('getting_started');
+    const mailer = createMailer({ smtpUrl: smtp.url, from: engine.services.config.email.from, outboxDir: tempDir('cf-outbox'), log: engine.services.log });
+    const deps: SendDeps = {
+      config: engine.services.config,
+      keys: engine.services.keys,
+      databases: engine.services.databases,
+      compiled: engine.services.rules.compiled,
+      templates: engine.services.rules.templates,
+      mailer,
+      traitNames: engine.services.rules.ruleSet.traitNames,
+    };
+    expect(await performSend(deps, second.id, later)).toEqual({ state: 'sent', messageId: `send-${second.id}` });
+    await mailer.close();
+    const campaignMail = to(smtp.messages, email).filter((m) => m.subject !== 'Please confirm your subscription');
+    expect(campaignMail.map((m) => m.subject)).toEqual(['Welcome, Ola!', 'Getting started, Ola']);
+    for (const m of campaignMail) expect(m.header('list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
+
+    // One-click unsubscribe (RFC 8058): a GET alone changes nothing; a tampered token is a 400 with no redirect.
+    const url = unsubscribe.slice(1, -1).replace(/^http:\/\/[^/]+/, engine.url);
+    const ledger = () => db().selectFrom('app.consent_ledger').select(['decision', 'method']).where('profile_id', '=', profileId).where('purpose', '=', 'email_marketing').orderBy('id').execute();
+    expect((await fetch(url)).status).toBe(200);
+    expect((await ledger()).map((r) => r.decision)).toEqual(['granted']);
+    const tampered = await fetch(`${url.slice(0, -2)}xx`, { method: 'POST', body: 'List-Unsubscribe=One-Click', headers: { 'content-type': 'application/x-www-form-urlencoded' }, redirect: 'manual' });
+    expect(tampered.status).toBe(400);
+    expect(tampered.headers.get('location')).toBeNull();
+    const click = await fetch(url, { method: 'POST', body: 'List-Unsubscribe=One-Click', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(click.status).toBe(200);
+    expect(await ledger()).toEqual([
+      { decision: 'granted', method: 'double_opt_in' },
+      { decision: 'withdrawn', method: 'email_link' },
+    ]);
+    const enrolment = await db().selectFrom('app.enrolments').select(['state']).where('profile_id', '=', profileId).where('campaign_id', '=', 'welcome_series').executeTakeFirstOrThrow();
+    expect(enrolment.state).not.toBe('active');
+  });
+});
+
+describe('sending: relay failures, hard bounces, withdrawal after scheduling', () => {
+  let engine: TestEngine;
+  let smtp: TestSmtpServer;
+  let deps: SendDeps;
+  beforeAll(async () => {
+    smtp = await startTestSmtpServer();
+    // No email worker here: the test drives each send itself, at the time it chooses.
+    engine = await startTestEngine({ SMTP_URL: smtp.url, RULES_DIR: rulesWithoutQuietHours() }, ['events']);
+    deps = {
+      config: engine.services.config,
+      keys: engine.services.keys,
+      databases: engine.services.databases,
+      compiled: engine.services.rules.compiled,
+      templates: engine.services.rules.templates,
+      mailer: createMailer({ smtpUrl: smtp.url, from: engine.services.config.email.from, outboxDir: tempDir('cf-outbox'), log: engine.services.log }),
+      traitNames: engine.services.rules.ruleSet.traitNames,
+    };
+  });
+  afterAll(async () => {
+    await deps.mailer.close();
+    await engine.stop();
+    await smtp.close();
+  });
+  const db = () => engine.services.databases.db;
+
+  /** A subscriber whose welcome is scheduled now (consent set up directly: double opt-in has its own test). */
+  async function subscriberWithWelcome(userId: string, email: string): Promise<{ profileId: string; sendId: string }> {
+    const now = new Date().toISOString();
+    const identify: AcceptedEvent = {
+      sourceId: engine.sourceId,
+      messageId: `${userId}-identify`,
+      receivedAt: now,
+      occurredAt: now,
+      signals: { gpc: false, dnt: false },
+      event: { type: 'identify', userId, traits: { email, firstName: 'Kim' } } as SegmentEvent,
+    };
+    await processEventBatch(batchDeps(engine.services), [identify]);
+    const profileId = (await findProfileId(engine.services.databases.vaultDb, engine.services.keys, [{ userId }])) as string;
+    await db().transaction().execute(async (trx) => {
+      await appendLedger(trx, [{ profileId, purpose: 'email_marketing', decision: 'granted', occurredAt: new Date(), sourceKind: 'admin', method: 'admin' }]);
+      await reactToConsent(trx, { compiled: engine.services.rules.compiled, catalog: engine.services.rules.purposes }, profileId);
+    });
+    const send = await db().selectFrom('app.scheduled_sends').select('id').where('profile_id', '=', profileId).where('template', '=', 'welcome').executeTakeFirstOrThrow();
+    return { profileId, sendId: send.id };
+  }
+
+  it('while the relay answers 421 the send is retried, and goes out once after recovery', async () => {
+    const { sendId } = await subscriberWithWelcome('retry-me', 'retry.me@example.com');
+    smtp.setRejection({ code: 421, message: '4.3.2 Service not available, try again later' });
+    await expect(performSend(deps, sendId)).rejects.toMatchObject({ name: 'DeliveryError', permanent: false });
+    await expect(performSend(deps, sendId)).rejects.toMatchObject({ permanent: false });
+    expect(await db().selectFrom('app.scheduled_sends').select(['state', 'attempts']).where('id', '=', sendId).executeTakeFirst()).toEqual({ state: 'scheduled', attempts: 2 });
+    smtp.setRejection(undefined);
+    expect(await performSend(deps, sendId)).toMatchObject({ state: 'sent' });
+    expect(await performSend(deps, sendId)).toEqual({ state: 'not_scheduled' });
+    expect(to(smtp.messages, 'retry.me@example.com')).toHaveLength(1);
+  });
+
+  it('550 5.1.1: no retry, the address suppressed by blind index, and the next send to it skipped', async () => {
+    const { profileId, sendId } = await subscriberWithWelcome('bounce-me', 'bounce.me@example.com');
+    smtp.setRejection({ code: 550, message: '5.1.1 <bounce.me@example.com>: Recipient address rejected: no such user' });
+    const outcome = await performSend(deps, sendId);
+    smtp.setRejection(undefined);
+    expect(outcome).toMatchObject({ state: 'failed', reason: expect.stringMatching(/^refused by the relay: .*550 5\.1\.1/) });
+    expect(outcome).not.toMatchObject({ reason: expect.stringContaining('bounce.me@example.com') });
+    const suppressed = await db().selectFrom('app.suppressions').selectAll().execute();
+    expect(suppressed.map((s) => [s.reason, s.hash.length])).toContainEqual(['hard_bounce', 32]);
+    // Another send to the same person: skipped before anything goes out.
+    const [another] = await db()
+      .insertInto('app.scheduled_sends')
+      .values({ enrolment_id: (await db().selectFrom('app.scheduled_sends').select('enrolment_id').where('id', '=', sendId).executeTakeFirstOrThrow()).enrolment_id, profile_id: profileId, campaign_id: 'welcome_series', step_id: 'test-step', template: 'welcome', due_at: new Date(), deferred_from: null, state_reason: null })
+      .returning('id')
+      .execute();
+    await db().updateTable('app.enrolments').set({ state: 'active' }).where('profile_id', '=', profileId).execute();
+    expect(await performSend(deps, another?.id as string)).toEqual({ state: 'skipped', reason: 'the address is suppressed (hard_bounce)' });
+    expect(to(smtp.messages, 'bounce.me@example.com')).toEqual([]);
+  });
+
+  it('a withdrawal committed after scheduling: zero sends, the skip recorded with its reason', async () => {
+    const { profileId, sendId } = await subscriberWithWelcome('changed-mind', 'changed.mind@example.com');
+    // Committed on its own (as if the rules' reaction to it had failed): the send-time check still holds.
+    await appendLedger(db(), [{ profileId, purpose: 'email_marketing', decision: 'withdrawn', occurredAt: new Date(), sourceKind: 'write_key', method: 'api' }]);
+    expect(await performSend(deps, sendId)).toEqual({ state: 'skipped', reason: expect.stringMatching(/^no consent at send time: refused: email_marketing withdrawn by api on /) });
+    const decision = await db().selectFrom('app.decisions').select(['outcome', 'allowed']).where('profile_id', '=', profileId).where('outcome', '=', 'send_skipped').executeTakeFirst();
+    expect(decision).toEqual({ outcome: 'send_skipped', allowed: false });
+    expect(to(smtp.messages, 'changed.mind@example.com')).toEqual([]);
+  });
+});
