@@ -27,3 +27,7 @@ export type JourneyWakeJob = z.infer<typeof JourneyWakeJob>;
 /** A scheduled send that is due (relayed from app.outbox); the send row holds everything else. */
 export const SendEmailJob = z.object({ sendId: z.uuid() });
 export type SendEmailJob = z.infer<typeof SendEmailJob>;
+
+/** A broadcast campaign's cron tick (from a BullMQ job scheduler). */
+export const BroadcastTickJob = z.object({ campaignId: z.string().min(1).max(63) });
+export type BroadcastTickJob = z.infer<typeof BroadcastTickJob>;

@@ -1,6 +1,7 @@
 import type { QueueName } from '../engine/queues/catalog';
 import type { JobHandlers } from '../engine/queues/worker';
 import type { Services } from '../engine/runtime/services';
+import { broadcastsHandlers } from './broadcasts';
 import { emailHandlers } from './email';
 import { eventsHandlers } from './events';
 import { journeysHandlers } from './journeys';
@@ -11,5 +12,6 @@ export type HandlerRegistry = { readonly [Q in QueueName]?: (services: Services)
 export const HANDLERS: HandlerRegistry = {
   events: eventsHandlers,
   journeys: journeysHandlers,
+  broadcasts: broadcastsHandlers,
   email: emailHandlers,
 };

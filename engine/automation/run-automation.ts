@@ -186,6 +186,13 @@ class Run {
     }
   }
 
+  /** One member at one broadcast tick: enrolled (a new entry) unless consent or limits say no. */
+  async broadcast(snapshot: ProfileSnapshot, campaignId: string, tickAt: Date, mine: StoredEnrolment[], sendTimes: Date[]): Promise<void> {
+    for (const d of triggeredCampaigns(this.deps.compiled, { kind: 'schedule', campaignId }, snapshot, mine, this.now, this.deps.catalog)) {
+      await this.enrol(snapshot, d, mine, sendTimes, { trigger: `schedule:${tickAt.toISOString()}` });
+    }
+  }
+
   /** Everything the rules do for one person, given the events that arrived and the time now. */
   async person(snapshotIn: ProfileSnapshot, events: readonly SnapshotEvent[], mine: StoredEnrolment[], sendTimes: Date[]): Promise<void> {
     let snapshot = snapshotIn;
@@ -309,4 +316,23 @@ export async function runWake(db: DbOrTrx, deps: AutomationDeps, enrolmentId: st
   if (!enrolment || enrolment.state !== 'active') return undefined;
   await lockProfileRows(db, [enrolment.profile_id]);
   return runFor(db, fixed, [enrolment.profile_id], new Map(), now, true);
+}
+
+/** One page of a broadcast tick's members, in the caller's transaction (which holds their profile locks). */
+export async function runBroadcastPage(db: DbOrTrx, deps: AutomationDeps, campaignId: string, tickAt: Date, profileIds: readonly string[], now: Date): Promise<AutomationOutcome> {
+  const fixed: AutomationDeps = { compiled: deps.compiled, catalog: deps.catalog };
+  const run = new Run(db, fixed, now);
+  if (profileIds.length === 0) return run.outcome;
+  await lockProfileRows(db, profileIds);
+  const [snapshots, enrolments, sends] = await Promise.all([
+    loadSnapshots(db, fixed.compiled, profileIds, now),
+    enrolmentsOf(db, profileIds),
+    recentSends(db, profileIds, new Date(now.getTime() - capLookbackMs(fixed.compiled))),
+  ]);
+  for (const profileId of profileIds) {
+    const snapshot = snapshots.get(profileId);
+    if (snapshot) await run.broadcast(snapshot, campaignId, tickAt, enrolments.get(profileId) ?? [], sends.get(profileId) ?? []);
+  }
+  await run.flush(false);
+  return run.outcome;
 }

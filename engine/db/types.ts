@@ -225,6 +225,16 @@ export interface ScheduledSendsTable {
   attempts: ColumnType<number, number | undefined, number>;
 }
 
+export interface BroadcastTicksTable {
+  campaign_id: string;
+  tick_at: Date;
+  campaign_version: string;
+  started_at: ColumnType<Date, Date | undefined, never>;
+  cursor: string | null;
+  members: ColumnType<number, number | undefined, number>;
+  finished_at: Date | null;
+}
+
 export interface SuppressionsTable {
   hash: Buffer;
   reason: 'hard_bounce' | 'complaint' | 'manual';
@@ -250,6 +260,7 @@ export interface Database {
   'app.scheduled_sends': ScheduledSendsTable;
   'app.outbox': OutboxTable;
   'app.suppressions': SuppressionsTable;
+  'app.broadcast_ticks': BroadcastTicksTable;
 }
 
 export type IdentityKind = 'email' | 'user' | 'anonymous' | 'phone';

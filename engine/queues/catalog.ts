@@ -1,6 +1,6 @@
 import type { KeepJobs } from 'bullmq';
 import type { z } from 'zod';
-import { ConfirmationEmailJob, IngestBatchJob, JourneyWakeJob, SendEmailJob } from '../../schemas/jobs';
+import { BroadcastTickJob, ConfirmationEmailJob, IngestBatchJob, JourneyWakeJob, SendEmailJob } from '../../schemas/jobs';
 
 export interface JobDefinition<Payload extends z.ZodType = z.ZodType> {
   readonly payload: Payload;
@@ -49,6 +49,15 @@ export const JOB_CATALOG = {
     removeOnComplete: true,
     removeOnFail: { age: 7 * DAY_SECONDS, count: 10_000 },
     concurrency: 4,
+  },
+  broadcasts: {
+    description: 'cron ticks of broadcast campaigns (BullMQ job schedulers); each tick fans out in pages',
+    jobs: {
+      tick: { payload: BroadcastTickJob, attempts: 10, backoff: { type: 'exponential', delay: 5_000 }, timeoutMs: 15 * 60_000, sealed: false },
+    },
+    removeOnComplete: true,
+    removeOnFail: { age: 7 * DAY_SECONDS, count: 1_000 },
+    concurrency: 1,
   },
   email: {
     description: 'emails to send: double opt-in confirmations and campaign sends (relayed from app.outbox when due)',

@@ -91,6 +91,25 @@ export class Queues {
   }
 
   /** Job counts per state for every queue in the catalog (for /metrics and the admin API). */
+  /** A cron job scheduler (BullMQ): one id per schedule, upserted so processes agree on one. */
+  async upsertScheduler<Q extends QueueName, J extends JobName<Q>>(
+    queue: Q,
+    schedulerId: string,
+    repeat: { pattern: string; tz: string },
+    name: J,
+    payload: JobPayload<Q, J>,
+  ): Promise<void> {
+    await this.queue(queue).upsertJobScheduler(schedulerId, repeat, { name, data: this.data(queue, name, payload) as never, opts: this.options(queue, name) });
+  }
+
+  async schedulerIds(queue: QueueName): Promise<string[]> {
+    return (await this.queue(queue).getJobSchedulers()).map((s) => s.key);
+  }
+
+  async removeScheduler(queue: QueueName, schedulerId: string): Promise<void> {
+    await this.queue(queue).removeJobScheduler(schedulerId);
+  }
+
   async counts(): Promise<Record<QueueName, QueueCounts>> {
     const entries = await Promise.all(
       QUEUE_NAMES.map(async (name) => {

@@ -1,4 +1,5 @@
 import { recordRuleSet } from '../automation/rule-set-versions';
+import { syncBroadcastSchedulers } from '../automation/broadcasts';
 import type { ReloadResult } from './rules';
 import type { Services } from './services';
 
@@ -7,7 +8,7 @@ import type { Services } from './services';
  * problem is refused whole and the running one stays; an accepted one is recorded by version, so
  * the decisions made under it can be traced to its files.
  */
-export async function reloadRules(services: Pick<Services, 'rules' | 'databases' | 'log'>): Promise<ReloadResult> {
+export async function reloadRules(services: Pick<Services, 'rules' | 'databases' | 'log'> & { queues?: Services['queues'] }): Promise<ReloadResult> {
   const before = services.rules.ruleSet;
   const result = await services.rules.reload((ruleSet) => recordRuleSet(services.databases.db, ruleSet));
   if (!result.ok) {
@@ -20,6 +21,8 @@ export async function reloadRules(services: Pick<Services, 'rules' | 'databases'
   if (changed.length > 0) {
     await services.databases.db.updateTable('app.segment_state').set({ recheck_at: new Date() }).where('segment_id', 'in', changed).execute();
   }
+  // Broadcast schedules follow the files.
+  if (services.queues) await syncBroadcastSchedulers(services.queues, services.rules.compiled, services.log);
   services.log.info(
     { version: result.version, previous: result.previous, changed: result.changed, segmentsToRecheck: changed },
     result.changed ? 'rules reloaded' : 'rules re-read: unchanged',

@@ -58,7 +58,7 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise
 
   // Re-reads the rule files in this process (each separate worker process reloads on SIGHUP).
   app.post('/rules/reload', { preHandler: allowRoles(deps, 'marketer', 'admin') }, async (request, reply) => {
-    const result = await reloadRules({ rules: deps.rules, databases: deps.databases, log: deps.log });
+    const result = await reloadRules({ rules: deps.rules, databases: deps.databases, log: deps.log, queues: deps.queues });
     if (!result.ok) {
       return reply.code(422).send({
         error: { code: 'RULES_INVALID', message: `the rule files have ${result.problems.length} problem(s); the running rule set ${result.version.slice(0, 8)} stays` },

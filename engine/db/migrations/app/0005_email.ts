@@ -18,9 +18,23 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     add column sent_at timestamptz,
     add column message_id text check (length(message_id) <= 200),
     add column attempts integer not null default 0`.execute(db);
+
+  // One row per broadcast tick: the guard that makes two scheduler processes run a tick once, and
+  // the keyset cursor over the segment's members, advanced in the same transaction as each page.
+  await sql`create table app.broadcast_ticks (
+    campaign_id text not null,
+    tick_at timestamptz not null,
+    campaign_version text not null,
+    started_at timestamptz not null default now(),
+    cursor uuid,
+    members integer not null default 0,
+    finished_at timestamptz,
+    primary key (campaign_id, tick_at)
+  )`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`drop table app.broadcast_ticks`.execute(db);
   await sql`alter table app.scheduled_sends drop column claimed_at, drop column sent_at, drop column message_id, drop column attempts`.execute(db);
   await sql`drop table app.suppressions`.execute(db);
 }

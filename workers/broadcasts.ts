@@ -1,0 +1,24 @@
+import { runBroadcastTick, syncBroadcastSchedulers } from '../engine/automation/broadcasts';
+import { relayAfterCommit } from '../engine/outbox/relay-after-commit';
+import type { JobHandlers } from '../engine/queues/worker';
+import type { Services } from '../engine/runtime/services';
+
+/**
+ * The broadcasts worker: keeps one BullMQ job scheduler per broadcast campaign, and at each tick
+ * enrols the segment's members page by page (their sends go through the outbox to the email queue).
+ */
+export function broadcastsHandlers(services: Services): JobHandlers<'broadcasts'> {
+  void syncBroadcastSchedulers(services.queues, services.rules.compiled, services.log).catch((err: unknown) =>
+    services.log.warn({ err }, 'broadcast schedulers not updated; they are again at the next start or reload'),
+  );
+  return {
+    tick: async (payload, { log }) => {
+      const automation = { compiled: services.rules.compiled, catalog: services.rules.purposes };
+      const outcome = await runBroadcastTick(services.databases.db, automation, payload.campaignId, new Date(), {
+        afterPage: (sends) => relayAfterCommit({ ...services, log }, sends),
+      });
+      log.info({ campaign: payload.campaignId, ...outcome }, 'broadcast tick');
+      return outcome;
+    },
+  };
+}
