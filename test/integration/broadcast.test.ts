@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { runBroadcastTick } from '../../engine/automation/broadcasts';
+import { Queue } from 'bullmq';
+import { runBroadcastTick, syncBroadcastSchedulers } from '../../engine/automation/broadcasts';
 import { processEventBatch } from '../../engine/events/process-batch';
 import { relayAfterCommit } from '../../engine/outbox/relay-after-commit';
 import { batchDeps } from '../../engine/runtime/batch';
@@ -72,4 +73,36 @@ describe('a broadcast tick to 10,000 members', () => {
     const states = await sql<{ state: string; n: string }>`select state, count(*)::text as n from app.scheduled_sends group by state`.execute(db());
     expect(states.rows).toEqual([{ state: 'sent', n: String(MEMBERS) }]);
   }, 300_000);
+});
+
+describe('broadcast schedulers follow the rules', () => {
+  let engine: TestEngine;
+  beforeAll(async () => {
+    engine = await startTestEngine({}, ['broadcasts']);
+  });
+  afterAll(async () => {
+    await engine.stop();
+  });
+
+  it('keeps one BullMQ job scheduler per broadcast campaign, with its cron and time zone, and drops those no longer in the rules', async () => {
+    const queue = new Queue('broadcasts', { connection: engine.services.redis, prefix: engine.services.config.queuePrefix });
+    try {
+      const schedulers = await waitFor(async () => {
+        const list = await queue.getJobSchedulers();
+        return list.length > 0 && list;
+      }, { what: 'the weekly digest scheduler' });
+      expect(schedulers.map((s) => [s.key, s.pattern, s.tz])).toEqual([['broadcast-weekly_digest', '0 9 * * 1', 'Europe/Warsaw']]);
+      // Its next tick is the next Monday 09:00 in Warsaw.
+      const next = await queue.getJobs(['delayed']);
+      expect(next.map((j) => [j.name, j.data])).toEqual([['tick', { campaignId: 'weekly_digest' }]]);
+      const at = new Date(next[0]?.timestamp as number + (next[0]?.delay as number));
+      expect(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Warsaw', weekday: 'long', hour: '2-digit', minute: '2-digit' }).format(at)).toBe('Monday 09:00');
+
+      // A rule set without broadcasts: the scheduler goes.
+      await syncBroadcastSchedulers(engine.services.queues, { ...engine.services.rules.compiled, scheduled: [] }, engine.services.log);
+      expect(await queue.getJobSchedulers()).toEqual([]);
+    } finally {
+      await queue.close();
+    }
+  });
 });
