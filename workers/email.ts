@@ -22,6 +22,8 @@ export function emailHandlers(services: Services): JobHandlers<'email'> {
     from: config.email.from,
     outboxDir: path.join(config.dataDir, 'outbox'),
     log: log.child({ component: 'mailer' }),
+    poolSize: config.email.poolSize,
+    dkim: config.email.dkim,
   });
   const sweep = async () => {
     try {

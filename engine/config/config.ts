@@ -24,6 +24,10 @@ export interface Config {
     readonly smtpUrl: string | undefined;
     /** The From of every email: `addr@domain` or `Name <addr@domain>`. */
     readonly from: string;
+    /** Connections of the pooled SMTP transport, per process. */
+    readonly poolSize: number;
+    /** DKIM signing (RFC 6376), when all three are set; the key is read when the mailer starts. */
+    readonly dkim: { readonly domain: string; readonly selector: string; readonly privateKeyFile: string } | undefined;
   };
   readonly privacy: {
     /** Whether `DNT: 1` objects to profiling and analytics as `Sec-GPC: 1` does (GDPR Art. 21(5)). */
@@ -97,6 +101,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       'invalid configuration: VAULT_DATABASE_URL is set but DATABASE_URL is not; a separate vault database needs an external main database (set both, or neither for the embedded default)',
     );
   }
+  const dkimSet = [e.DKIM_DOMAIN, e.DKIM_SELECTOR, e.DKIM_PRIVATE_KEY_FILE].filter((v) => v !== undefined).length;
+  if (dkimSet > 0 && dkimSet < 3) {
+    throw new ConfigError('invalid configuration: DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE go together; set all three to sign, or none');
+  }
   for (const [name, file] of [
     ['MASTER_KEY', e.MASTER_KEY_FILE],
     ['PSEUDONYM_KEY', e.PSEUDONYM_KEY_FILE],
@@ -115,7 +123,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       urlExplicit: e.REDIS_URL !== undefined,
       embedded: e.EMBEDDED_REDIS,
     },
-    email: { smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM },
+    email: {
+      smtpUrl: e.SMTP_URL,
+      from: e.EMAIL_FROM,
+      poolSize: e.SMTP_POOL_SIZE,
+      dkim:
+        e.DKIM_DOMAIN && e.DKIM_SELECTOR && e.DKIM_PRIVATE_KEY_FILE
+          ? { domain: e.DKIM_DOMAIN, selector: e.DKIM_SELECTOR, privateKeyFile: path.resolve(cwd, e.DKIM_PRIVATE_KEY_FILE) }
+          : undefined,
+    },
     privacy: { honorDnt: e.HONOR_DNT },
     http: {
       host: e.HTTP_HOST,

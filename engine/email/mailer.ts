@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createTransport, type NodemailerError, type SendMailOptions } from 'nodemailer';
@@ -60,6 +61,28 @@ export interface MailerOptions {
   readonly from: string;
   readonly outboxDir: string;
   readonly log: Logger;
+  /** Connections of the SMTP pool (default 5). */
+  readonly poolSize?: number;
+  /** DKIM signing (RFC 6376) of every message, both unsubscribe headers among the signed ones. */
+  readonly dkim?: { readonly domain: string; readonly selector: string; readonly privateKeyFile: string } | undefined;
+}
+
+// nodemailer's default signed headers, plus List-Unsubscribe-Post: Gmail and Yahoo ask that both
+// unsubscribe headers be covered by the DKIM signature (RFC 8058 §4).
+const DKIM_HEADERS =
+  'From:Sender:Reply-To:Subject:Date:Message-ID:To:Cc:MIME-Version:Content-Type:Content-Transfer-Encoding:Content-ID:' +
+  'Content-Description:Resent-Date:Resent-From:Resent-Sender:Resent-To:Resent-Cc:Resent-Message-ID:In-Reply-To:References:' +
+  'List-Id:List-Help:List-Unsubscribe:List-Unsubscribe-Post:List-Subscribe:List-Post:List-Owner:List-Archive';
+
+function dkimOptions(options: MailerOptions): { dkim?: { domainName: string; keySelector: string; privateKey: string; headerFieldNames: string } } {
+  if (!options.dkim) return {};
+  let privateKey: string;
+  try {
+    privateKey = readFileSync(options.dkim.privateKeyFile, 'utf8');
+  } catch (err) {
+    throw new Error(`DKIM_PRIVATE_KEY_FILE: cannot read ${options.dkim.privateKeyFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return { dkim: { domainName: options.dkim.domain, keySelector: options.dkim.selector, privateKey, headerFieldNames: DKIM_HEADERS } };
 }
 
 // Errors nodemailer raises before any reply, about the message itself (no recipient, an invalid
@@ -125,7 +148,8 @@ function smtpMailer(smtpUrl: string, options: MailerOptions, delivered: (d: Deli
     {
       url: smtpUrl,
       pool: true,
-      maxConnections: 2,
+      maxConnections: options.poolSize ?? 5,
+      ...dkimOptions(options),
       // nodemailer's defaults (2 min to connect, 10 min of silence) would hold a worker's job far
       // past any sensible retry; a relay that answers at all answers within seconds.
       connectionTimeout: 10_000,
@@ -164,7 +188,7 @@ function smtpMailer(smtpUrl: string, options: MailerOptions, delivered: (d: Deli
 
 function outboxMailer(options: MailerOptions, delivered: (d: Delivery) => Delivery): Mailer {
   // nodemailer builds the exact bytes an SMTP relay would get; CRLF line ends, as RFC 5322 §2.1 asks.
-  const transport = createTransport({ streamTransport: true, buffer: true, newline: 'windows' }, { from: options.from });
+  const transport = createTransport({ streamTransport: true, buffer: true, newline: 'windows', ...dkimOptions(options) }, { from: options.from });
   let closed = false;
 
   return {

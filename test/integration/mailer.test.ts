@@ -1,3 +1,4 @@
+import { createVerify, generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createMailer, DeliveryError, type Mailer, type OutgoingEmail } from '../../engine/email/mailer';
@@ -72,6 +73,54 @@ describe('mailer over SMTP', () => {
 
     expect(capture.text()).toContain('"via":"smtp"');
     expect(capture.text()).not.toContain(RECIPIENT);
+  });
+
+  it('signs with DKIM when configured, both unsubscribe headers among the signed ones, and verifiably', async () => {
+    const server = await startTestSmtpServer();
+    servers.push(server);
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const keyFile = path.join(tempDir('cf-dkim'), 'dkim.pem');
+    fs.writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const mailer = createMailer({
+      smtpUrl: server.url,
+      from: FROM,
+      outboxDir: tempDir('cf-outbox'),
+      log: capture.log,
+      dkim: { domain: 'shop.example', selector: 'mail2026', privateKeyFile: keyFile },
+    });
+    mailers.push(mailer);
+    await mailer.send(
+      email({ messageId: 'dkim-1', headers: { 'List-Unsubscribe': '<https://shop.example/u/abc>', 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } }),
+    );
+    const [received] = await server.waitForMessages(1);
+    const signature = received?.header('dkim-signature') ?? '';
+    expect(signature).toMatch(/\bd=shop\.example;/);
+    expect(signature).toMatch(/\bs=mail2026;/);
+    const signed = /\bh=([^;]+);/.exec(signature.replace(/\s+/g, ''))?.[1]?.toLowerCase().split(':') ?? [];
+    expect(signed).toEqual(expect.arrayContaining(['from', 'subject', 'message-id', 'list-unsubscribe', 'list-unsubscribe-post']));
+    // The signature verifies with the public key over the headers it names (relaxed canonicalization, RFC 6376 §3.4.2).
+    const raw = received?.raw ?? '';
+    const head = raw.slice(0, raw.search(/\r?\n\r?\n/));
+    const fields = head.replace(/\r?\n(?=[ \t])/g, '\u0000').split(/\r?\n/).map((line) => line.replace(/\u0000/g, '\r\n'));
+    const relaxed = (line: string) => {
+      const colon = line.indexOf(':');
+      return `${line.slice(0, colon).trim().toLowerCase()}:${line.slice(colon + 1).replace(/\r\n/g, '').replace(/[ \t]+/g, ' ').trim()}`;
+    };
+    const byName = new Map<string, string[]>();
+    for (const f of fields) {
+      const name = f.slice(0, f.indexOf(':')).trim().toLowerCase();
+      byName.set(name, [...(byName.get(name) ?? []), f]);
+    }
+    const canonical = signed
+      .map((name) => byName.get(name)?.pop())
+      .filter((f): f is string => f !== undefined)
+      .map((f) => `${relaxed(f)}\r\n`)
+      .join('');
+    const dkimField = fields.find((f) => /^dkim-signature:/i.test(f)) as string;
+    const unsigned = relaxed(dkimField).replace(/\bb=[^;]*$/, 'b=').replace(/(\bb=)[^;]*;/, '$1;');
+    const b = /\bb=([^;]+)$/.exec(relaxed(dkimField).replace(/ /g, ''))?.[1] ?? /\bb=([^;]+);/.exec(relaxed(dkimField).replace(/ /g, ''))?.[1] ?? '';
+    const ok = createVerify('RSA-SHA256').update(canonical + unsigned).verify(publicKey, Buffer.from(b, 'base64'));
+    expect(ok).toBe(true);
   });
 
   it('keeps a messageId that already names its domain', async () => {

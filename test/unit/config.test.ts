@@ -15,7 +15,7 @@ describe('configuration', () => {
     expect(config.rulesDir).toBe('/srv/app/rules');
     expect(config.queuePrefix).toBe('{cf}');
     expect(config.http.publicUrl).toBe('http://localhost:8080');
-    expect(config.email).toEqual({ smtpUrl: undefined, from: 'consentflow <no-reply@localhost>' });
+    expect(config.email).toEqual({ smtpUrl: undefined, from: 'consentflow <no-reply@localhost>', poolSize: 5, dkim: undefined });
     expect(config.privacy).toEqual({ honorDnt: true });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.email)).toBe(true);
@@ -28,13 +28,13 @@ describe('configuration', () => {
   it('treats empty variables as unset', () => {
     expect(loadConfig({ HTTP_PORT: '', DATABASE_URL: '' }).http.port).toBe(8080);
     const config = loadConfig({ SMTP_URL: '', EMAIL_FROM: '', HONOR_DNT: '' });
-    expect(config.email).toEqual({ smtpUrl: undefined, from: 'consentflow <no-reply@localhost>' });
+    expect(config.email).toEqual({ smtpUrl: undefined, from: 'consentflow <no-reply@localhost>', poolSize: 5, dkim: undefined });
     expect(config.privacy.honorDnt).toBe(true);
   });
 
   it('reads the email settings', () => {
     const config = loadConfig({ SMTP_URL: 'smtp://user:pass@mail.example.com:587', EMAIL_FROM: 'news@shop.example' });
-    expect(config.email).toEqual({ smtpUrl: 'smtp://user:pass@mail.example.com:587', from: 'news@shop.example' });
+    expect(config.email).toEqual({ smtpUrl: 'smtp://user:pass@mail.example.com:587', from: 'news@shop.example', poolSize: 5, dkim: undefined });
   });
 
   it.each(['news@shop.example', 'Shop News <news@shop.example>', '"Shop, Inc." <news+pl@mail.shop.example>', 'Sklep Łódź <sklep@lodz.example>', '<news@shop.example>'])(
@@ -136,5 +136,18 @@ describe('keys', () => {
       'MASTER_KEY (or MASTER_KEY_FILE) is required when NODE_ENV=production',
     );
     expect(fs.existsSync(path.join(dataDir, 'keys'))).toBe(false);
+  });
+
+  it('takes DKIM settings all together or not at all', () => {
+    expect(loadConfig({ DKIM_DOMAIN: 'shop.example', DKIM_SELECTOR: 'mail', DKIM_PRIVATE_KEY_FILE: 'keys/dkim.pem' }, '/srv').email.dkim).toEqual({
+      domain: 'shop.example',
+      selector: 'mail',
+      privateKeyFile: '/srv/keys/dkim.pem',
+    });
+    expect(loadConfig({}).email.dkim).toBeUndefined();
+    expect(() => loadConfig({ DKIM_DOMAIN: 'shop.example' })).toThrow(
+      'invalid configuration: DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE go together; set all three to sign, or none',
+    );
+    expect(() => loadConfig({ SMTP_POOL_SIZE: '0' })).toThrow(/SMTP_POOL_SIZE="0": expected a positive number of connections/);
   });
 });
