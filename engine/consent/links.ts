@@ -8,12 +8,14 @@ import { z } from 'zod';
  * Tokens hold pseudonymous ids only, never an address.
  */
 
-export type LinkKind = 'confirm' | 'prefs' | 'unsub';
+export type LinkKind = 'confirm' | 'prefs' | 'unsub' | 'click' | 'open';
 
 const ConfirmPayload = z.strictObject({ c: z.uuid(), x: z.number().int() });
 const PrefsPayload = z.strictObject({ p: z.uuid() });
 const UnsubscribePayload = z.strictObject({ s: z.uuid() });
-const PAYLOADS = { confirm: ConfirmPayload, prefs: PrefsPayload, unsub: UnsubscribePayload } as const;
+const ClickPayload = z.strictObject({ s: z.uuid(), u: z.url({ protocol: /^https?$/ }).max(2000) });
+const OpenPayload = z.strictObject({ s: z.uuid() });
+const PAYLOADS = { confirm: ConfirmPayload, prefs: PrefsPayload, unsub: UnsubscribePayload, click: ClickPayload, open: OpenPayload } as const;
 export type LinkPayload<K extends LinkKind> = z.infer<(typeof PAYLOADS)[K]>;
 
 function mac(key: Buffer, kind: LinkKind, body: string): Buffer {
@@ -29,7 +31,7 @@ export type LinkCheck<K extends LinkKind> = { ok: true; payload: LinkPayload<K> 
 
 /** Verifies a token of this kind; anything malformed, tampered or of another kind is `ok: false`. */
 export function verifyLink<K extends LinkKind>(key: Buffer, kind: K, token: string): LinkCheck<K> {
-  if (token.length > 512) return { ok: false };
+  if (token.length > 4096) return { ok: false };
   const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{43})$/.exec(token);
   if (!match) return { ok: false };
   const [, body, signature] = match as unknown as [string, string, string];

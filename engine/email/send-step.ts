@@ -14,6 +14,7 @@ import { lockSubjectKeys, readField } from '../vault/fields';
 import { normalizeEmail } from '../vault/normalize';
 import { DeliveryError, type Mailer } from './mailer';
 import type { TemplateSet } from './templates';
+import { addTracking, trackingAllowed } from './tracking';
 
 /**
  * One scheduled send, at its time. In this order (issue 6): the row is claimed (scheduled →
@@ -168,11 +169,16 @@ export async function performSend(deps: SendDeps, sendId: string, now = new Date
     campaign: { id: claimed.campaignId, name: campaign?.file.name ?? claimed.campaignId },
     send_id: sendId,
   });
+  const preferences = preferenceLink(base, deps.keys.linkSigning, claimed.profileId);
+  // Opens and clicks only with the person's consent to tie behaviour to them (analytics).
+  const html = (await trackingAllowed(db, deps.compiled.ruleSet.purposes, claimed.profileId))
+    ? addTracking(rendered.html, base, deps.keys.linkSigning, sendId, [unsubscribe, preferences])
+    : rendered.html;
   try {
     await deps.mailer.send({
       to: fields.email,
       subject: rendered.subject,
-      html: rendered.html,
+      html,
       text: rendered.text,
       messageId: claimed.messageId,
       headers: {

@@ -11,6 +11,7 @@ import { batchDeps } from '../runtime/batch';
 import { consentRoutes } from './routes/consent';
 import { preferenceRoutes } from './routes/preferences';
 import { unsubscribeRoutes } from './routes/unsubscribe';
+import { emailTrackingRoutes } from './routes/email-tracking';
 import { type TrackingDeps, trackingRoutes } from './routes/tracking';
 
 /**
@@ -27,7 +28,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     trustProxy: deps.config.http.trustProxy as boolean | string,
     return503OnClosing: true,
     // Signed links carry their token as a path parameter (/p/:token), longer than the default 100.
-    maxParamLength: 512,
+    maxParamLength: 4096,
     forceCloseConnections: 'idle',
   });
   installErrorHandling(app, deps.metrics, deps.config.http.bodyLimit);
@@ -66,6 +67,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
   );
   await app.register((scope) => preferenceRoutes(scope, deps), { prefix: '/p' });
   await app.register((scope) => unsubscribeRoutes(scope, deps), { prefix: '/u' });
+  await app.register((scope) => emailTrackingRoutes(scope, deps));
   await app.register((scope) => pixelRoutes(scope, tracking));
   await app.register((scope) => adminRoutes(scope, deps), { prefix: '/admin/v1' });
   return app;

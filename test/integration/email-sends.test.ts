@@ -186,6 +186,42 @@ describe('sending: relay failures, hard bounces, withdrawal after scheduling', (
     expect(to(smtp.messages, 'bounce.me@example.com')).toEqual([]);
   });
 
+  it('tracks opens and clicks only with analytics consent; a click redirects only to the signed destination', async () => {
+    const decodeQp = (raw: string) => raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    // Without analytics: the links stay as written, no pixel.
+    const plain = await subscriberWithWelcome('untracked', 'untracked@example.com');
+    expect(await performSend(deps, plain.sendId)).toMatchObject({ state: 'sent' });
+    const untracked = decodeQp(to(smtp.messages, 'untracked@example.com')[0]?.raw ?? '');
+    expect(untracked).toContain('href="https://example.com/articles"');
+    expect(untracked).not.toMatch(/\/c\/|\/o\//);
+
+    const { profileId, sendId } = await subscriberWithWelcome('tracked', 'tracked@example.com');
+    await appendLedger(db(), [{ profileId, purpose: 'analytics', decision: 'granted', occurredAt: new Date(), sourceKind: 'admin', method: 'admin' }]);
+    expect(await performSend(deps, sendId)).toMatchObject({ state: 'sent' });
+    const html = decodeQp(to(smtp.messages, 'tracked@example.com')[0]?.raw ?? '');
+    const click = /href="http:\/\/[^"]+(\/c\/[A-Za-z0-9_.-]+)"/.exec(html)?.[1] as string;
+    const open = /src="http:\/\/[^"]+(\/o\/[A-Za-z0-9_.-]+\.gif)"/.exec(html)?.[1] as string;
+    expect(click).toBeDefined();
+    expect(open).toBeDefined();
+    // The unsubscribe link is never rewritten.
+    expect(html).toMatch(/href="http:\/\/[^"]+\/u\/[A-Za-z0-9_.-]+"/);
+
+    const redirected = await fetch(`${engine.url}${click}`, { redirect: 'manual' });
+    expect(redirected.status).toBe(302);
+    expect(redirected.headers.get('location')).toBe('https://example.com/articles');
+    const pixel = await fetch(`${engine.url}${open}`);
+    expect(pixel.headers.get('content-type')).toBe('image/gif');
+    expect((await pixel.arrayBuffer()).byteLength).toBe(43);
+    const events = await db().selectFrom('app.events').select(['name', 'source_id', 'properties']).where('profile_id', '=', profileId).where('name', 'like', 'Email %').orderBy('occurred_at').execute();
+    expect(events.map((e) => e.name)).toEqual(['Email Clicked', 'Email Opened']);
+    expect(events[0]?.properties).toMatchObject({ campaign: 'welcome_series', url: 'https://example.com/articles', send_id: sendId });
+
+    // A tampered click token: a 400 page, never a redirect (no open redirect).
+    const tampered = await fetch(`${engine.url}${click.slice(0, -3)}abc`, { redirect: 'manual' });
+    expect(tampered.status).toBe(400);
+    expect(tampered.headers.get('location')).toBeNull();
+  });
+
   it('a withdrawal committed after scheduling: zero sends, the skip recorded with its reason', async () => {
     const { profileId, sendId } = await subscriberWithWelcome('changed-mind', 'changed.mind@example.com');
     // Committed on its own (as if the rules' reaction to it had failed): the send-time check still holds.

@@ -132,9 +132,9 @@ describe('signLink / verifyLink', () => {
       expect(refused('confirm', input)).toBe(true);
     });
 
-    it('a well-MACed token longer than 512 characters', () => {
-      const long = forgeJson('prefs', { p: PROFILE_ID, pad: 'x'.repeat(450) });
-      expect(long.length).toBeGreaterThan(512);
+    it('a well-MACed token longer than 4096 characters', () => {
+      const long = forgeJson('prefs', { p: PROFILE_ID, pad: 'x'.repeat(3_100) });
+      expect(long.length).toBeGreaterThan(4096);
       expect(refused('prefs', long)).toBe(true);
     });
 

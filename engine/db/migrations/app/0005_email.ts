@@ -19,6 +19,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     add column message_id text check (length(message_id) <= 200),
     add column attempts integer not null default 0`.execute(db);
 
+  // The source of the events the engine itself records about its emails (`Email Opened`,
+  // `Email Clicked`): every datum carries a source (invariant 3). Its write key hash is random, so
+  // no key can ever authenticate as it, and it is revoked, so it is never listed nor accepted.
+  await sql`insert into app.sources (id, name, write_key_hash, write_key_prefix, revoked_at)
+    values ('00000000-0000-4000-8000-00000000e3a1', 'consentflow email tracking',
+            decode(md5(random()::text) || md5(random()::text), 'hex'), '(none)', now())`.execute(db);
+
   // One row per broadcast tick: the guard that makes two scheduler processes run a tick once, and
   // the keyset cursor over the segment's members, advanced in the same transaction as each page.
   await sql`create table app.broadcast_ticks (
@@ -35,6 +42,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop table app.broadcast_ticks`.execute(db);
+  await sql`delete from app.sources where id = '00000000-0000-4000-8000-00000000e3a1'`.execute(db);
   await sql`alter table app.scheduled_sends drop column claimed_at, drop column sent_at, drop column message_id, drop column attempts`.execute(db);
   await sql`drop table app.suppressions`.execute(db);
 }
