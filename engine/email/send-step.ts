@@ -4,17 +4,16 @@ import { decide } from '../consent/gate';
 import { consentOf } from '../consent/ledger';
 import { preferenceLink, unsubscribeLink } from '../consent/links';
 import type { Databases } from '../db/connect';
-import { lockProfileRows } from '../db/profile-locks';
 import type { Db, SendState, TraitValue } from '../db/types';
 import { addToOutbox } from '../outbox/outbox';
 import type { CompiledRuleSet } from '../rules/compile';
 import { isTimeZone, quietHoursEnd } from '../rules/journey';
 import { blindIndex } from '../vault/crypto';
-import { lockSubjectKeys, readField } from '../vault/fields';
+import { readSendingFields } from '../vault/fields';
 import { normalizeEmail } from '../vault/normalize';
 import { DeliveryError, type Mailer } from './mailer';
 import type { TemplateSet } from './templates';
-import { addTracking, trackingAllowed } from './tracking';
+import { addTracking } from './tracking';
 
 /**
  * One scheduled send, at its time. In this order (issue 6): the row is claimed (scheduled →
@@ -52,15 +51,17 @@ interface Claimed {
   readonly campaignId: string;
   readonly template: string;
   readonly messageId: string;
+  readonly traits: Readonly<Record<string, TraitValue>>;
+  readonly tracking: boolean;
 }
 
 /** Claims the row and checks everything that can be checked before decrypting anything. */
 async function claim(deps: SendDeps, sendId: string, now: Date): Promise<Claimed | SendOutcome> {
   const db = deps.databases.db;
   return db.transaction().execute(async (trx): Promise<Claimed | SendOutcome> => {
-    const peek = await trx.selectFrom('app.scheduled_sends').select('profile_id').where('id', '=', sendId).executeTakeFirst();
-    if (!peek) return { state: 'not_scheduled' };
-    await lockProfileRows(trx, [peek.profile_id]);
+    // The send row alone is locked: a batch that exits the journey meanwhile (holding the profile)
+    // waits for this claim and then finds the send no longer `scheduled`. Consent is read now, at
+    // the claim, the moment of action; no profile lock is needed, so none can deadlock.
     const send = await trx.selectFrom('app.scheduled_sends').selectAll().where('id', '=', sendId).forUpdate().executeTakeFirst();
     if (!send) return { state: 'not_scheduled' };
     if (send.state === 'sending' && send.claimed_at && now.getTime() - send.claimed_at.getTime() < STALE_CLAIM_MS) return { state: 'in_flight' };
@@ -90,7 +91,8 @@ async function claim(deps: SendDeps, sendId: string, now: Date): Promise<Claimed
     if (!campaign) return skip('the campaign is no longer in the rule set');
     const enrolment = await trx.selectFrom('app.enrolments').select(['state']).where('id', '=', send.enrolment_id).executeTakeFirst();
     if (!enrolment || enrolment.state === 'exited' || enrolment.state === 'ended') return skip(`the journey ${enrolment ? enrolment.state : 'is gone'}`);
-    const consent = decide(deps.compiled.ruleSet.purposes, await consentOf(trx, send.profile_id), { purposes: campaign.file.purposes });
+    const consentState = await consentOf(trx, send.profile_id);
+    const consent = decide(deps.compiled.ruleSet.purposes, consentState, { purposes: campaign.file.purposes });
     if (!consent.allowed) return skip(`no consent at send time: ${consent.reason}`);
     if (!deps.templates.has(send.template)) return skip(`no template ${send.template} in the rule set`);
 
@@ -128,7 +130,15 @@ async function claim(deps: SendDeps, sendId: string, now: Date): Promise<Claimed
       .set({ state: 'sending', claimed_at: now, attempts: send.attempts + 1, message_id: messageId })
       .where('id', '=', sendId)
       .execute();
-    return { profileId: send.profile_id, campaignId: send.campaign_id, template: send.template, messageId };
+    return {
+      profileId: send.profile_id,
+      campaignId: send.campaign_id,
+      template: send.template,
+      messageId,
+      traits: profile.traits as Record<string, TraitValue>,
+      // Opens and clicks only with consent to tie behaviour to the person (analytics), read with the rest.
+      tracking: decide(deps.compiled.ruleSet.purposes, consentState, { capability: 'link_events_to_profile' }).allowed,
+    };
   });
 }
 
@@ -137,10 +147,7 @@ export async function performSend(deps: SendDeps, sendId: string, now = new Date
   if ('state' in claimed) return claimed;
   const db = deps.databases.db;
   const { vaultDb } = deps.databases;
-  const fields = await vaultDb.transaction().execute(async (trx) => {
-    const key = (await lockSubjectKeys(trx, deps.keys.master, [claimed.profileId])).get(claimed.profileId);
-    return key ? { email: await readField(trx, key, 'email'), firstName: await readField(trx, key, 'firstName') } : undefined;
-  });
+  const fields = await readSendingFields(vaultDb, deps.keys.master, claimed.profileId);
   const address = fields?.email ? normalizeEmail(fields.email) : undefined;
   if (!fields?.email || !address) {
     await finish(db, sendId, 'skipped', 'no email address in the vault');
@@ -153,9 +160,8 @@ export async function performSend(deps: SendDeps, sendId: string, now = new Date
     return { state: 'skipped', reason: `the address is suppressed (${suppressed.reason})` };
   }
   const campaign = deps.compiled.campaigns.get(claimed.campaignId);
-  const profile = await db.selectFrom('app.profiles').select('traits').where('id', '=', claimed.profileId).executeTakeFirst();
   const traits = Object.fromEntries(
-    Object.entries((profile?.traits ?? {}) as Record<string, TraitValue>)
+    Object.entries(claimed.traits)
       .filter(([name]) => deps.traitNames.has(name))
       .map(([name, t]) => [name, t.v]),
   );
@@ -171,7 +177,7 @@ export async function performSend(deps: SendDeps, sendId: string, now = new Date
   });
   const preferences = preferenceLink(base, deps.keys.linkSigning, claimed.profileId);
   // Opens and clicks only with the person's consent to tie behaviour to them (analytics).
-  const html = (await trackingAllowed(db, deps.compiled.ruleSet.purposes, claimed.profileId))
+  const html = claimed.tracking
     ? addTracking(rendered.html, base, deps.keys.linkSigning, sendId, [unsubscribe, preferences])
     : rendered.html;
   try {

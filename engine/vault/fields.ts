@@ -109,3 +109,28 @@ export async function readField(db: VaultDbOrTrx, key: SubjectKey, field: string
     .executeTakeFirst();
   return row ? decryptField(key.dataKey, row.ciphertext, aad(key.profileId, field)) : undefined;
 }
+
+/**
+ * What a send needs from the vault, in two statements and without locks (a read): the address and
+ * the first name. Undefined when the person has no data key (erased).
+ */
+export async function readSendingFields(
+  db: VaultDbOrTrx,
+  masterKey: Buffer,
+  profileId: string,
+): Promise<{ email: string | undefined; firstName: string | undefined } | undefined> {
+  const keyRow = await db.selectFrom('vault.subject_keys').select('wrapped_key').where('profile_id', '=', profileId).executeTakeFirst();
+  if (!keyRow) return undefined;
+  const dataKey = unwrapDataKey(masterKey, keyRow.wrapped_key, profileId);
+  const rows = await db
+    .selectFrom('vault.subject_fields')
+    .select(['field', 'ciphertext'])
+    .where('profile_id', '=', profileId)
+    .where('field', 'in', ['email', 'firstName'])
+    .execute();
+  const value = (field: string) => {
+    const row = rows.find((r) => r.field === field);
+    return row ? decryptField(dataKey, row.ciphertext, aad(profileId, field)) : undefined;
+  };
+  return { email: value('email'), firstName: value('firstName') };
+}
