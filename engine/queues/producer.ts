@@ -27,12 +27,12 @@ export class Queues {
   queue(name: QueueName): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
-      const def = JOB_CATALOG[name];
       queue = new Queue(name, {
         connection: this.connection,
         prefix: this.prefix,
         skipWaitingForReady: true,
-        defaultJobOptions: { removeOnComplete: def.removeOnComplete, removeOnFail: def.removeOnFail },
+        // How long finished jobs stay is the worker's setting (engine/queues/worker.ts), not stored in
+        // every job: each job's options then fit Redis's compact encoding better (bench:email).
       });
       // Errors surface on the calls that hit them; the event would otherwise be unhandled.
       queue.on('error', () => {});

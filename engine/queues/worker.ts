@@ -1,4 +1,4 @@
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, type KeepJobs, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log/logger';
 import { JOB_CATALOG, type JobName, type JobPayload, type QueueName, jobDefinition } from './catalog';
@@ -14,6 +14,13 @@ export interface JobContext {
 export type JobHandlers<Q extends QueueName> = {
   readonly [J in JobName<Q>]: (payload: JobPayload<Q, J>, context: JobContext) => Promise<unknown>;
 };
+
+/** BullMQ workers take KeepJobs only: `true` (remove at once) is keeping none. */
+function keepJobs(setting: boolean | KeepJobs): KeepJobs | undefined {
+  if (setting === true) return { count: 0 };
+  if (setting === false) return undefined;
+  return setting;
+}
 
 export class JobTimeoutError extends Error {
   override readonly name = 'JobTimeoutError';
@@ -77,6 +84,9 @@ export function startWorker<Q extends QueueName>(queue: Q, handlers: JobHandlers
       prefix: options.prefix,
       concurrency: options.concurrency ?? JOB_CATALOG[queue].concurrency,
       autorun: true,
+      // The catalog's retention of finished jobs, applied by the worker when a job ends.
+      removeOnComplete: keepJobs(JOB_CATALOG[queue].removeOnComplete),
+      removeOnFail: keepJobs(JOB_CATALOG[queue].removeOnFail),
     },
   );
   worker.on('failed', (job, err) =>
