@@ -40,7 +40,14 @@ export async function runProcess(services: Services, roles: ProcessRoles, handle
         const build = handlers[queue] as ((s: Services) => JobHandlers<typeof queue>) | undefined;
         if (!build) throw new Error(`queue '${queue}' has no worker in this version`);
         workers.push(
-          startWorker(queue, build(services), { connection: workerConnection, prefix: config.queuePrefix, log, sealingKey: queueSealingKey(services.keys.master) }),
+          startWorker(queue, build(services), {
+            connection: workerConnection,
+            prefix: config.queuePrefix,
+            log,
+            sealingKey: queueSealingKey(services.keys.master),
+            // The relay's global rate (a provider's sending limit), shared by every email worker through Redis.
+            ...(queue === 'email' && config.email.ratePerSecond ? { limiter: { max: config.email.ratePerSecond, durationMs: 1_000 } } : {}),
+          }),
         );
       }
       // Closing a worker stops it taking jobs and waits for the active ones (the drain); the release

@@ -26,6 +26,8 @@ export interface Config {
     readonly from: string;
     /** Connections of the pooled SMTP transport, per process. */
     readonly poolSize: number;
+    /** At most this many emails a second across all email workers; unset: no limit. */
+    readonly ratePerSecond: number | undefined;
     /** DKIM signing (RFC 6376), when all three are set; the key is read when the mailer starts. */
     readonly dkim: { readonly domain: string; readonly selector: string; readonly privateKeyFile: string } | undefined;
   };
@@ -127,6 +129,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       smtpUrl: e.SMTP_URL,
       from: e.EMAIL_FROM,
       poolSize: e.SMTP_POOL_SIZE,
+      ratePerSecond: e.EMAIL_RATE_LIMIT,
       dkim:
         e.DKIM_DOMAIN && e.DKIM_SELECTOR && e.DKIM_PRIVATE_KEY_FILE
           ? { domain: e.DKIM_DOMAIN, selector: e.DKIM_SELECTOR, privateKeyFile: path.resolve(cwd, e.DKIM_PRIVATE_KEY_FILE) }

@@ -46,6 +46,7 @@ export const EnvSchema = z.object({
   EMAIL_FROM: z.preprocess(emptyAsUnset, mailbox.default('consentflow <no-reply@localhost>')),
   HONOR_DNT: z.preprocess(emptyAsUnset, boolean.default(true)),
   SMTP_POOL_SIZE: z.preprocess(emptyAsUnset, positiveInt('a positive number of connections').default(5)),
+  EMAIL_RATE_LIMIT: z.preprocess(emptyAsUnset, positiveInt('a positive number of messages a second').optional()),
   DKIM_DOMAIN: z.preprocess(emptyAsUnset, z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'expected a domain such as example.com').optional()),
   DKIM_SELECTOR: z.preprocess(emptyAsUnset, z.string().regex(/^[a-z0-9._-]+$/i, 'expected a DKIM selector such as mail2026').optional()),
   DKIM_PRIVATE_KEY_FILE: z.preprocess(emptyAsUnset, z.string().optional()),

@@ -34,6 +34,8 @@ export interface StartWorkerOptions {
   /** Opens sealed payloads (queueSealingKey of the master key). */
   readonly sealingKey: Buffer;
   readonly concurrency?: number;
+  /** At most `max` jobs per `durationMs`, across every worker of the queue (BullMQ's global limiter). */
+  readonly limiter?: { readonly max: number; readonly durationMs: number };
 }
 
 /**
@@ -84,6 +86,7 @@ export function startWorker<Q extends QueueName>(queue: Q, handlers: JobHandlers
       prefix: options.prefix,
       concurrency: options.concurrency ?? JOB_CATALOG[queue].concurrency,
       autorun: true,
+      ...(options.limiter ? { limiter: { max: options.limiter.max, duration: options.limiter.durationMs } } : {}),
       // The catalog's retention of finished jobs, applied by the worker when a job ends.
       removeOnComplete: keepJobs(JOB_CATALOG[queue].removeOnComplete),
       removeOnFail: keepJobs(JOB_CATALOG[queue].removeOnFail),

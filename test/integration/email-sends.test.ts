@@ -232,3 +232,24 @@ describe('sending: relay failures, hard bounces, withdrawal after scheduling', (
     expect(to(smtp.messages, 'changed.mind@example.com')).toEqual([]);
   });
 });
+
+describe('the email rate limit', () => {
+  let engine: TestEngine;
+  beforeAll(async () => {
+    engine = await startTestEngine({ EMAIL_RATE_LIMIT: '1' }, ['email']);
+  });
+  afterAll(async () => {
+    await engine.stop();
+  });
+
+  it('holds the email workers to EMAIL_RATE_LIMIT a second, through the limiter BullMQ keeps in Redis', async () => {
+    const { randomUUID } = await import('node:crypto');
+    // Three jobs for confirmations that do not exist: each completes at once as "gone".
+    for (let i = 0; i < 3; i++) await engine.services.queues.enqueue('email', 'confirmation', { confirmationId: randomUUID() });
+    const limiterKey = `${engine.services.config.queuePrefix}:email:limiter`;
+    // After the first job the limiter holds the others back: its key lives, and jobs still wait.
+    await waitFor(async () => (await engine.services.redis.pttl(limiterKey)) > 0, { what: 'the email limiter engaged' });
+    const counts = (await engine.services.queues.counts()).email;
+    expect(counts.wait + counts.delayed + counts.prioritized + counts.active).toBeGreaterThan(0);
+  });
+});

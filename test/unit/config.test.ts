@@ -15,7 +15,7 @@ describe('configuration', () => {
     expect(config.rulesDir).toBe('/srv/app/rules');
     expect(config.queuePrefix).toBe('{cf}');
     expect(config.http.publicUrl).toBe('http://localhost:8080');
-    expect(config.email).toEqual({ smtpUrl: undefined, from: 'consentflow <no-reply@localhost>', poolSize: 5, dkim: undefined });
+    expect(config.email).toEqual({ smtpUrl: undefined, from: 'consentflow <no-reply@localhost>', poolSize: 5, ratePerSecond: undefined, dkim: undefined });
     expect(config.privacy).toEqual({ honorDnt: true });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.email)).toBe(true);
@@ -28,13 +28,13 @@ describe('configuration', () => {
   it('treats empty variables as unset', () => {
     expect(loadConfig({ HTTP_PORT: '', DATABASE_URL: '' }).http.port).toBe(8080);
     const config = loadConfig({ SMTP_URL: '', EMAIL_FROM: '', HONOR_DNT: '' });
-    expect(config.email).toEqual({ smtpUrl: undefined, from: 'consentflow <no-reply@localhost>', poolSize: 5, dkim: undefined });
+    expect(config.email).toEqual({ smtpUrl: undefined, from: 'consentflow <no-reply@localhost>', poolSize: 5, ratePerSecond: undefined, dkim: undefined });
     expect(config.privacy.honorDnt).toBe(true);
   });
 
   it('reads the email settings', () => {
     const config = loadConfig({ SMTP_URL: 'smtp://user:pass@mail.example.com:587', EMAIL_FROM: 'news@shop.example' });
-    expect(config.email).toEqual({ smtpUrl: 'smtp://user:pass@mail.example.com:587', from: 'news@shop.example', poolSize: 5, dkim: undefined });
+    expect(config.email).toEqual({ smtpUrl: 'smtp://user:pass@mail.example.com:587', from: 'news@shop.example', poolSize: 5, ratePerSecond: undefined, dkim: undefined });
   });
 
   it.each(['news@shop.example', 'Shop News <news@shop.example>', '"Shop, Inc." <news+pl@mail.shop.example>', 'Sklep Łódź <sklep@lodz.example>', '<news@shop.example>'])(
@@ -149,5 +149,7 @@ describe('keys', () => {
       'invalid configuration: DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE go together; set all three to sign, or none',
     );
     expect(() => loadConfig({ SMTP_POOL_SIZE: '0' })).toThrow(/SMTP_POOL_SIZE="0": expected a positive number of connections/);
+    expect(loadConfig({ EMAIL_RATE_LIMIT: '50' }).email.ratePerSecond).toBe(50);
+    expect(() => loadConfig({ EMAIL_RATE_LIMIT: 'fast' })).toThrow(/EMAIL_RATE_LIMIT="fast": expected a positive number of messages a second/);
   });
 });
