@@ -23,7 +23,6 @@
  * PostgreSQL and Redis (DATABASE_URL / REDIS_URL, or the local defaults); uses its own database and
  * queue prefixes and removes them afterwards.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -47,6 +46,7 @@ import type { AcceptedEvent, SegmentEvent } from '../../schemas/segment';
 import { type Concern, formatProfileSummary, summarizeProfile } from './cpu-profile';
 import { type CpuWindow, startCpuWindow } from './proc-cpu';
 import { deleteKeys, deltaOf, type MemoryDelta, redisMemory } from './redis-memory';
+import { createBenchDatabase, machine, REDIS_URL, ROOT, runNode, startProcess, stopProcess, writeDocsSection } from './harness';
 import { type Receipt, type SmtpSink, startSmtpSink } from './smtp-sink';
 
 const quick = process.argv.includes('--quick');
@@ -60,7 +60,6 @@ const TARGET_RATE = 500;
 const TARGET_RATIO = 0.5;
 const TARGET_MB_PER_100K = 100;
 const CAMPAIGN = 'weekly_digest';
-const ROOT = path.resolve(__dirname, '..', '..');
 /** How the worker's profile is split: the first of these found from the top of each sample's stack. */
 const CONCERNS: readonly Concern[] = [
   ['logging (pino)', /node_modules\/(pino|sonic-boom|thread-stream)|\/dist\/engine\/log\//],
@@ -73,48 +72,6 @@ const CONCERNS: readonly Concern[] = [
   ['rest of the engine', /\/dist\/(engine|workers)\//],
   ['diagnostics (statement counter)', /scripts\/bench\/count-queries\.js/],
 ];
-const ADMIN_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-
-// ── processes ───────────────────────────────────────────────────────────────────────────────────
-
-function start(args: string[], env: NodeJS.ProcessEnv, readyText: string): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    let ready = false;
-    const onData = (chunk: Buffer) => {
-      // Read everything (a full pipe would stall the worker's logging), keep only the start.
-      if (ready) return;
-      output += chunk.toString();
-      if (output.includes(readyText)) {
-        ready = true;
-        resolve(child);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${output.slice(-2000)}`)));
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.join(' ')} exited with ${code}: ${err.slice(-2000)}`))));
-  });
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -144,7 +101,7 @@ async function ceiling(sink: SmtpSink, spec: object, raw: boolean, env: NodeJS.P
   const file = path.join(dir, 'ceiling.json');
   fs.writeFileSync(file, JSON.stringify({ ...spec, raw }));
   sink.reset();
-  const out = JSON.parse(await run(['--import', 'tsx', 'scripts/bench/smtp-client.ts', file], env)) as { sent: number; failed: number };
+  const out = JSON.parse(await runNode(['--import', 'tsx', 'scripts/bench/smtp-client.ts', file], env)) as { sent: number; failed: number };
   const receipts = sink.receipts;
   if (receipts.length !== out.sent) throw new Error(`the client says ${out.sent} sent, the sink received ${receipts.length}`);
   const bytes = receipts.length > 0 ? Math.round(receipts.reduce((a, r) => a + r.bytes, 0) / receipts.length) : 0;
@@ -293,7 +250,7 @@ async function engineRun(
   const args = profiling
     ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--require', './scripts/bench/count-queries.js', 'bin/consentflow.js', 'worker', '--queues', 'email']
     : ['bin/consentflow.js', 'worker', '--queues', 'email'];
-  const worker = await start(args, { ...env, BENCH_QUERY_COUNT_FILE: queryFile }, 'workers started');
+  const worker = await startProcess(process.execPath, args, { ...env, BENCH_QUERY_COUNT_FILE: queryFile }, 'workers started');
   const readyIn = due.getTime() - Date.now();
   process.stdout.write(`email worker started ${(readyIn / 1_000).toFixed(1)} s before the sends are due\n`);
   let cpu: EngineRun['cpu'];
@@ -320,7 +277,7 @@ async function engineRun(
     }
     cpu = await endCpu();
   } finally {
-    await stop(worker);
+    await stopProcess(worker);
   }
   const receipts = sink.receipts;
   const distinct = new Set(receipts.map((r) => r.messageId)).size;
@@ -375,28 +332,11 @@ async function engineRun(
 // ── main ────────────────────────────────────────────────────────────────────────────────────────
 
 async function main(): Promise<void> {
-  const database = `cf_bench_${randomBytes(4).toString('hex')}`;
-  const prefix = `{cf-bench-${randomBytes(4).toString('hex')}}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`create database ${database}`);
-  const dbUrl = new URL(ADMIN_URL);
-  dbUrl.pathname = `/${database}`;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cf-bench-'));
+  const bench = await createBenchDatabase();
+  const { name: database, admin, prefix, dataDir } = bench;
   const sink = await startSmtpSink();
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    NODE_ENV: 'production',
-    DATABASE_URL: dbUrl.toString(),
-    REDIS_URL,
-    QUEUE_PREFIX: prefix,
-    DATA_DIR: dataDir,
-    SMTP_URL: sink.url,
-    LOG_LEVEL: 'info', // production's level; the readiness line the script waits for is at info
-    MASTER_KEY: randomBytes(32).toString('base64'),
-    PSEUDONYM_KEY: randomBytes(32).toString('base64'),
-    LINK_SIGNING_KEY: randomBytes(32).toString('base64'),
-  };
+  // production's log level: the readiness line the script waits for is at info
+  const env = bench.env({ SMTP_URL: sink.url });
   const config = loadConfig(env, ROOT);
   const log = createLogger({ level: 'warn', fd: 2 });
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
@@ -429,9 +369,7 @@ async function main(): Promise<void> {
     await deleteKeys(redis, prefix).catch(() => undefined);
     redis.disconnect();
     await sink.close();
-    await admin.query(`drop database if exists ${database} with (force)`);
-    await admin.end();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await bench.drop();
   }
 }
 
@@ -498,7 +436,7 @@ function report(r: Report): void {
   }
   const section = [
     '<!-- bench:email:start -->',
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ` +
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}, ` +
       `\`npm run bench:email${quick ? ' -- --quick' : ''}\`. PostgreSQL, Redis, the SMTP sink (smtp-server, accepting everything, parsing nothing), the client and the worker share the machine. ` +
       `The ceiling is a minimal client in its own process: nodemailer's pooled transport with the engine mailer's options and pool size (${r.poolSize} connections, ${r.poolSize * 4} messages in flight) ` +
       `sending the pre-rendered digest for ${CEILING_S} s, the better of a run before and one after the engine. ` +
@@ -510,11 +448,7 @@ function report(r: Report): void {
     lines,
     '<!-- bench:email:end -->',
   ].join('\n');
-  const docPath = path.join(ROOT, 'docs', 'benchmarks.md');
-  const existing = fs.existsSync(docPath) ? fs.readFileSync(docPath, 'utf8') : '# Benchmarks\n';
-  const markers = /<!-- bench:email:start -->[\s\S]*<!-- bench:email:end -->/;
-  const updated = markers.test(existing) ? existing.replace(markers, () => section) : `${existing.trimEnd()}\n\n## Email\n\n${section}\n`;
-  fs.writeFileSync(docPath, updated);
+  writeDocsSection('bench:email', section, '## Email');
 }
 
 main().catch((err: unknown) => {

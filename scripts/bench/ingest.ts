@@ -7,23 +7,17 @@
  * Needs PostgreSQL and Redis (DATABASE_URL / REDIS_URL, or the local defaults); uses its own
  * database and queue prefix and removes both afterwards.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { createBenchDatabase, machine, REDIS_URL, runNode, startProcess, stopProcess, writeDocsSection } from './harness';
 
 const quick = process.argv.includes('--quick');
 const DURATION_S = quick ? 3 : 10;
 const CONNECTIONS = 50;
 const BATCH_SIZE = 50;
-const ROOT = path.resolve(__dirname, '..', '..');
-const ADMIN_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 
 interface Result {
   scenario: string;
@@ -33,27 +27,6 @@ interface Result {
   p99: number;
   non2xx: number;
   errors: number;
-}
-
-function start(command: string, args: string[], env: NodeJS.ProcessEnv, readyText: string): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes(readyText)) resolve(child);
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${output.slice(-2000)}`)));
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
 }
 
 async function load(scenario: string, options: autocannon.Options, eventsPerRequest: number): Promise<Result> {
@@ -70,45 +43,22 @@ async function load(scenario: string, options: autocannon.Options, eventsPerRequ
 }
 
 async function main(): Promise<void> {
-  const database = `cf_bench_${randomBytes(4).toString('hex')}`;
-  const prefix = `{cf-bench-${randomBytes(4).toString('hex')}}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`create database ${database}`);
-  const dbUrl = new URL(ADMIN_URL);
-  dbUrl.pathname = `/${database}`;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cf-bench-'));
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    NODE_ENV: 'production',
-    DATABASE_URL: dbUrl.toString(),
-    REDIS_URL,
-    QUEUE_PREFIX: prefix,
-    DATA_DIR: dataDir,
-    ...(process.env.BENCH_RULES_DIR ? { RULES_DIR: process.env.BENCH_RULES_DIR } : {}),
-    LOG_LEVEL: 'info', // the readiness lines the script waits for are at info
-    MASTER_KEY: randomBytes(32).toString('base64'),
-    PSEUDONYM_KEY: randomBytes(32).toString('base64'),
-    LINK_SIGNING_KEY: randomBytes(32).toString('base64'),
-  };
+  const bench = await createBenchDatabase();
+  const { prefix } = bench;
+  const env = bench.env(process.env.BENCH_RULES_DIR ? { RULES_DIR: process.env.BENCH_RULES_DIR } : {});
   const children: ChildProcess[] = [];
   const results: Result[] = [];
   let drain = { events: 0, seconds: 0 };
   try {
     // The ceiling is measured before and after the engine's scenarios and the higher run is kept:
     // on a shared 2-core machine a single run of it varied by ±30 %, and a low ceiling flatters.
-    const bare = await start(process.execPath, ['--import', 'tsx', 'scripts/bench/bare-gif-server.ts', '18081'], env, 'ready');
+    const bare = await startProcess(process.execPath, ['--import', 'tsx', 'scripts/bench/bare-gif-server.ts', '18081'], env, 'ready');
     children.push(bare);
     const bareUrl = 'http://127.0.0.1:18081/t.gif?wk=x&aid=visitor';
     const bareBefore = await load('bare fastify GIF route (ceiling)', { url: bareUrl }, 1);
 
-    const source = JSON.parse(await new Promise<string>((resolve, reject) => {
-      const cli = spawn(process.execPath, ['bin/consentflow.js', 'sources', 'add', 'bench', '--json'], { cwd: ROOT, env });
-      let out = '';
-      cli.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      cli.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`sources add exited ${code}`))));
-    })) as { writeKey: string };
-    const api = await start(process.execPath, ['bin/consentflow.js', 'api'], { ...env, HTTP_PORT: '18082' }, 'API listening');
+    const source = JSON.parse(await runNode(['bin/consentflow.js', 'sources', 'add', 'bench', '--json'], env)) as { writeKey: string };
+    const api = await startProcess(process.execPath, ['bin/consentflow.js', 'api'], { ...env, HTTP_PORT: '18082' }, 'API listening');
     children.push(api);
     // The visitors accept the cookie banner first (analytics and profiling): their events are then
     // stored as theirs and run through the example rules, the engine's heavier path.
@@ -143,9 +93,9 @@ async function main(): Promise<void> {
         BATCH_SIZE,
       ),
     );
-    await stop(api);
+    await stopProcess(api);
     const bareAfter = await load('bare fastify GIF route (ceiling)', { url: bareUrl }, 1);
-    await stop(bare);
+    await stopProcess(bare);
     process.stdout.write(`ceiling runs: ${bareBefore.requestsPerSec} and ${bareAfter.requestsPerSec} requests/s; the higher is used\n`);
     results.unshift(bareAfter.requestsPerSec > bareBefore.requestsPerSec ? bareAfter : bareBefore);
 
@@ -154,15 +104,15 @@ async function main(): Promise<void> {
     const queue = new Queue('events', { connection: redis, prefix });
     const backlogJobs = await queue.count();
     const started = Date.now();
-    const worker = await start(process.execPath, ['bin/consentflow.js', 'worker', '--queues', 'events'], env, 'workers started');
+    const worker = await startProcess(process.execPath, ['bin/consentflow.js', 'worker', '--queues', 'events'], env, 'workers started');
     children.push(worker);
     const drainBudgetMs = quick ? 30_000 : 90_000;
     while ((await queue.count()) + (await queue.getActiveCount()) > 0 && Date.now() - started < drainBudgetMs) {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const seconds = (Date.now() - started) / 1000;
-    await stop(worker);
-    const client = new pg.Client({ connectionString: dbUrl.toString() });
+    await stopProcess(worker);
+    const client = new pg.Client({ connectionString: bench.url });
     await client.connect();
     // Every event processed leaves a receipt, whether stored as the person's or only counted.
     const { rows } = await client.query<{ n: string; linked: string }>(
@@ -175,10 +125,8 @@ async function main(): Promise<void> {
     await queue.close();
     redis.disconnect();
   } finally {
-    for (const child of children) await stop(child).catch(() => undefined);
-    await admin.query(`drop database if exists ${database} with (force)`);
-    await admin.end();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    for (const child of children) await stopProcess(child).catch(() => undefined);
+    await bench.drop();
   }
   report(results, drain);
 }
@@ -206,7 +154,7 @@ function report(results: Result[], drain: { events: number; seconds: number }): 
     '<!-- ingest:start -->',
     '## Ingest (`npm run bench:ingest`)',
     '',
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ` +
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}, ` +
       `autocannon with ${CONNECTIONS} connections, no pipelining, ${DURATION_S} s a scenario${quick ? ' (--quick)' : ''}. PostgreSQL, Redis, the server under test and the load generator share the machine. ` +
       'The ceiling is the better of two runs of the bare route, one before and one after the engine scenarios.',
     '',
@@ -216,12 +164,7 @@ function report(results: Result[], drain: { events: number; seconds: number }): 
     '<!-- ingest:end -->',
   ].join('\n');
   process.stdout.write(`\n${table}\n\n${verdict}\n`);
-  const docPath = path.join(ROOT, 'docs', 'benchmarks.md');
-  const existing = fs.existsSync(docPath) ? fs.readFileSync(docPath, 'utf8') : '# Benchmarks\n';
-  const updated = /<!-- ingest:start -->[\s\S]*<!-- ingest:end -->/.test(existing)
-    ? existing.replace(/<!-- ingest:start -->[\s\S]*<!-- ingest:end -->/, section)
-    : `${existing.trimEnd()}\n\n${section}\n`;
-  fs.writeFileSync(docPath, updated);
+  writeDocsSection('ingest', section);
 }
 
 main().catch((err: unknown) => {

@@ -12,16 +12,15 @@
  * falls on all of them alike.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Engine, type Almanac, type RuleProperties, type TopLevelCondition } from 'json-rules-engine';
 import * as compileSource from '../../engine/rules/compile';
 import type { ProfileSnapshot, SnapshotEvent } from '../../engine/rules/conditions';
 import * as evaluateSource from '../../engine/rules/evaluate';
 import { buildRuleSet, shippedPurposes, snapshotOf, trackEvent } from '../../test/support/rule-sets';
+import { machine, ROOT, writeDocsSection } from './harness';
 
 const quick = process.argv.includes('--quick');
-const ROOT = path.resolve(__dirname, '..', '..');
 const CAMPAIGNS = 1_000;
 const EVENT_NAMES = 50;
 const SEGMENTS = 10;
@@ -348,7 +347,7 @@ function report(results: Result[], rounds: number, info: { parseMs: number; comp
   const samples = results.map((r) => `${r.samples.toLocaleString('en')}${r.batch > 1 ? ` batches of ${r.batch} calls for the floor (its p99 is of batch means)` : ''}`).join(', ');
   const section = [
     '<!-- bench:rules:start -->',
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ` +
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}, ` +
       `\`npm run bench:rules${quick ? ' -- --quick' : ''}\`. One process, one event (\`Product Added\`) against ${CAMPAIGNS.toLocaleString('en')} campaigns over ${EVENT_NAMES} event names ` +
       `(${info.candidates} indexed for it: ${info.decisions} decisions, ${info.enrolled} enrolments, the same in every contender), a profile with every consent granted, ` +
       `5 traits, ${MEMBER_OF.length} segments and ${recentEvents.length} recent events. ${rounds} interleaved rounds after a warm-up; samples per scenario in the table's order: ${samples}, ` +
@@ -360,11 +359,7 @@ function report(results: Result[], rounds: number, info: { parseMs: number; comp
     '<!-- bench:rules:end -->',
   ].join('\n');
   process.stdout.write(`\n${table}\n\n${verdict}\n`);
-  const docPath = path.join(ROOT, 'docs', 'benchmarks.md');
-  const existing = fs.existsSync(docPath) ? fs.readFileSync(docPath, 'utf8') : '# Benchmarks\n';
-  const markers = /<!-- bench:rules:start -->[\s\S]*<!-- bench:rules:end -->/;
-  const updated = markers.test(existing) ? existing.replace(markers, () => section) : `${existing.trimEnd()}\n\n## Rules evaluation\n\n${section}\n`;
-  fs.writeFileSync(docPath, updated);
+  writeDocsSection('bench:rules', section, '## Rules evaluation');
 }
 
 main().catch((err: unknown) => {

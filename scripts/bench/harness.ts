@@ -1,0 +1,128 @@
+/**
+ * What every benchmark script shares: the repository root and service URLs, a private database with
+ * the engine's environment, child processes started and stopped, the machine described, and the
+ * script's own section of docs/benchmarks.md rewritten between its markers.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const ADMIN_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+
+export interface BenchDatabase {
+  /** The database's name, `cf_bench_<random>`. */
+  readonly name: string;
+  readonly url: string;
+  /** A connection to the server's admin database (kept open until `drop`). */
+  readonly admin: pg.Client;
+  /** A queue prefix of its own. */
+  readonly prefix: string;
+  readonly dataDir: string;
+  /** The engine's environment for this run (production mode, fresh keys); `extra` wins. */
+  env(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
+  /** Drops the database, closes the admin connection and removes the data directory. */
+  drop(): Promise<void>;
+}
+
+export async function createBenchDatabase(): Promise<BenchDatabase> {
+  const name = `cf_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const prefix = `{cf-bench-${randomBytes(4).toString('hex')}}`;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cf-bench-'));
+  const keys = {
+    MASTER_KEY: randomBytes(32).toString('base64'),
+    PSEUDONYM_KEY: randomBytes(32).toString('base64'),
+    LINK_SIGNING_KEY: randomBytes(32).toString('base64'),
+  };
+  return {
+    name,
+    url: url.toString(),
+    admin,
+    prefix,
+    dataDir,
+    env: (extra = {}) => ({
+      PATH: process.env.PATH,
+      NODE_ENV: 'production',
+      DATABASE_URL: url.toString(),
+      REDIS_URL,
+      QUEUE_PREFIX: prefix,
+      DATA_DIR: dataDir,
+      // The readiness lines the scripts wait for are at info (production's level).
+      LOG_LEVEL: 'info',
+      ...keys,
+      ...extra,
+    }),
+    async drop() {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Starts a process and resolves once its output shows `readyText`; its output is read to the end (a full pipe would stall it). */
+export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, readyText: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let ready = false;
+    const onData = (chunk: Buffer) => {
+      if (ready) return;
+      output += chunk.toString();
+      if (output.includes(readyText)) {
+        ready = true;
+        resolve(child);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${output.slice(-2000)}`)));
+  });
+}
+
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** `2 cores (AMD EPYC …), 24 GiB, Node v20…`: the start of each section's first line. */
+export function machine(): string {
+  return `${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}
+
+/**
+ * Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` in docs/benchmarks.md with
+ * `section` (which includes both markers); appended, under `heading` if given, when absent.
+ */
+export function writeDocsSection(name: string, section: string, heading?: string): void {
+  const docPath = path.join(ROOT, 'docs', 'benchmarks.md');
+  const existing = fs.existsSync(docPath) ? fs.readFileSync(docPath, 'utf8') : '# Benchmarks\n';
+  const markers = new RegExp(`<!-- ${name}:start -->[\\s\\S]*<!-- ${name}:end -->`);
+  const updated = markers.test(existing)
+    ? existing.replace(markers, () => section)
+    : `${existing.trimEnd()}\n\n${heading ? `${heading}\n\n` : ''}${section}\n`;
+  fs.writeFileSync(docPath, updated);
+}
+
+/** Runs `node ARGS` to its end and returns its standard output (rejects on a non-zero exit). */
+export function runNode(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.join(' ')} exited with ${code}: ${err.slice(-2000)}`))));
+  });
+}
