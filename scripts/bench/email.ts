@@ -65,7 +65,7 @@ const CONCERNS: readonly Concern[] = [
   ['logging (pino)', /node_modules\/(pino|sonic-boom|thread-stream)|\/dist\/engine\/log\//],
   ['PostgreSQL client (kysely, pg)', /node_modules\/(kysely|pg|pg-protocol|pg-pool|pg-types)\//],
   ['SMTP client (nodemailer)', /node_modules\/nodemailer\//],
-  ['templates (liquidjs, htmlToText)', /node_modules\/liquidjs\/|\/dist\/engine\/email\/templates\.js/],
+  ['templates (liquidjs, htmlToText)', /node_modules\/liquidjs\/|\/dist\/engine\/email\/(templates|html-to-text)\.js/],
   ['queue (bullmq, ioredis)', /node_modules\/(bullmq|ioredis|@ioredis|msgpackr)\//],
   ['payload checks (zod)', /node_modules\/zod\//],
   ['vault crypto', /\/dist\/engine\/vault\//],
