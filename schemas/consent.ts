@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ExternalId } from './external-id';
 
 /**
  * Consent as it crosses the API: the body of `POST /v1/consent`, and the change an accepted event
@@ -32,10 +33,6 @@ export const ConsentChange = z.object({
 });
 export type ConsentChange = z.infer<typeof ConsentChange>;
 
-const Id = z
-  .union([z.string(), z.number().finite()], { error: 'expected a string or a number' })
-  .transform((v) => String(v).trim())
-  .pipe(z.string().min(1, 'expected a non-empty id').max(200, 'expected at most 200 characters'));
 
 /** The methods a website may claim; the others are the engine's own (links, signals, admin, import). */
 export const API_CONSENT_METHODS = ['form', 'banner', 'double_opt_in', 'api'] as const;
@@ -44,8 +41,8 @@ export const ConsentRequest = z
   .strictObject({
     writeKey: z.string().max(200).optional(),
     messageId: z.string().min(1).max(200, 'expected at most 200 characters').optional(),
-    anonymousId: Id.optional(),
-    userId: Id.optional(),
+    anonymousId: ExternalId.optional(),
+    userId: ExternalId.optional(),
     email: z.email({ error: 'expected an email address' }).max(254).optional(),
     grant: PurposeList.default([]),
     withdraw: PurposeList.default([]),
@@ -80,8 +77,8 @@ export type ConsentRequest = z.infer<typeof ConsentRequest>;
 export const AdminConsentRequest = z
   .strictObject({
     email: z.email({ error: 'expected an email address' }).max(254).optional(),
-    userId: Id.optional(),
-    anonymousId: Id.optional(),
+    userId: ExternalId.optional(),
+    anonymousId: ExternalId.optional(),
     withdraw: PurposeList.default([]),
     object: PurposeList.default([]),
     /** Where the person asked (ticket number, letter reference); never their personal data. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ExternalId } from './external-id';
 import { ConsentChange } from './consent';
 
 /**
@@ -9,11 +10,6 @@ export const EVENT_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'ali
 export const EventType = z.enum(EVENT_TYPES, { error: `expected one of ${EVENT_TYPES.join(', ')}` });
 export type EventType = z.infer<typeof EventType>;
 
-/** Segment libraries send ids as strings, some as numbers: both are accepted, stored as strings. */
-const Id = z
-  .union([z.string(), z.number().finite()], { error: 'expected a string or a number' })
-  .transform((v) => String(v).trim())
-  .pipe(z.string().min(1, 'expected a non-empty id').max(200, 'expected at most 200 characters'));
 
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
 const Timestamp = z
@@ -28,8 +24,8 @@ const Dictionary = z.record(z.string().max(200, 'expected property names of at m
 
 const Common = {
   messageId: z.string().min(1).max(200, 'expected at most 200 characters').optional(),
-  anonymousId: Id.optional(),
-  userId: Id.optional(),
+  anonymousId: ExternalId.optional(),
+  userId: ExternalId.optional(),
   timestamp: Timestamp.optional(),
   sentAt: Timestamp.optional(),
   originalTimestamp: Timestamp.optional(),
@@ -53,8 +49,8 @@ export const PageEvent = z
 export const ScreenEvent = z
   .object({ ...Common, type: z.literal('screen'), name: z.string().max(200).optional(), category: z.string().max(200).optional() })
   .refine(needsIdentity, IDENTITY_RULE);
-export const GroupEvent = z.object({ ...Common, type: z.literal('group'), groupId: Id }).refine(needsIdentity, IDENTITY_RULE);
-export const AliasEvent = z.object({ ...Common, type: z.literal('alias'), userId: Id, previousId: Id });
+export const GroupEvent = z.object({ ...Common, type: z.literal('group'), groupId: ExternalId }).refine(needsIdentity, IDENTITY_RULE);
+export const AliasEvent = z.object({ ...Common, type: z.literal('alias'), userId: ExternalId, previousId: ExternalId });
 
 export const SegmentEvent = z.discriminatedUnion('type', [TrackEvent, IdentifyEvent, PageEvent, ScreenEvent, GroupEvent, AliasEvent], {
   error: `expected one of ${EVENT_TYPES.join(', ')}`,

@@ -63,7 +63,7 @@ export function eventsHandlers(services: Services): JobHandlers<'events'> {
       await enqueueConfirmations(services, outcome.confirmations).catch((err: unknown) =>
         log.warn({ err }, 'confirmation emails not queued yet; the email worker sweeper will queue them'),
       );
-      await relayAfterCommit({ ...services, log }, outcome.automation?.wakesScheduled ?? 0);
+      await relayAfterCommit({ ...services, log }, outcome.automation?.outboxWritten ?? 0);
       if (outcome.automationFailed) log.error({ error: outcome.automationFailed }, 'the rules failed for this batch; its events are stored and the people marked for a re-check');
       log.debug(outcome, 'event batch processed');
       return outcome;

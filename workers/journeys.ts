@@ -15,7 +15,7 @@ export function journeysHandlers(services: Services): JobHandlers<'journeys'> {
       const now = new Date(due - Date.now() <= EARLY_TOLERANCE_MS ? Math.max(Date.now(), due) : Date.now());
       const automation = { compiled: services.rules.compiled, catalog: services.rules.purposes };
       const outcome = await services.databases.db.transaction().execute((trx) => runWake(trx, automation, payload.enrolmentId, now));
-      await relayAfterCommit({ ...services, log }, outcome?.wakesScheduled ?? 0);
+      await relayAfterCommit({ ...services, log }, outcome?.outboxWritten ?? 0);
       return outcome ?? { skipped: 'the journey is no longer active' };
     },
   };

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { DbOrTrx } from '../db/types';
-import { type AutomationDeps, type AutomationInput, type AutomationOutcome, runAutomation } from './run-automation';
+import { type AutomationDeps, type AutomationInput, type AutomationOutcome, type RunOptions, runAutomation } from './run-automation';
 
 export type IsolatedOutcome = { readonly ok: true; readonly outcome: AutomationOutcome } | { readonly ok: false; readonly error: string };
 
@@ -14,11 +14,11 @@ export async function runAutomationIsolated(
   deps: AutomationDeps,
   inputs: readonly AutomationInput[],
   now: Date,
-  profilesLocked = false,
+  options: RunOptions = {},
 ): Promise<IsolatedOutcome> {
   await sql`savepoint automation`.execute(trx);
   try {
-    const outcome = await runAutomation(trx, deps, inputs, now, profilesLocked);
+    const outcome = await runAutomation(trx, deps, inputs, now, options);
     await sql`release savepoint automation`.execute(trx);
     return { ok: true, outcome };
   } catch (err) {

@@ -1,4 +1,5 @@
 import { durationMs } from '../../schemas/rules/conditions';
+import type { ConsentState } from '../consent/gate';
 import type { PurposeCatalog } from '../consent/purposes';
 import { lockProfileRows } from '../db/profile-locks';
 import type { DbOrTrx } from '../db/types';
@@ -47,7 +48,7 @@ export interface AutomationOutcome {
   segmentsLeft: number;
   journeysWoken: number;
   /** Wake-ups and sends written to the outbox: relay it after the commit. */
-  wakesScheduled: number;
+  outboxWritten: number;
 }
 
 const DEFAULT_LOOKBACK_MS = 31 * 24 * 60 * 60 * 1000;
@@ -78,7 +79,7 @@ function capLookbackMs(compiled: CompiledRuleSet): number {
 }
 
 class Run {
-  readonly outcome: AutomationOutcome = { enrolled: 0, skipped: 0, exited: 0, sends: 0, segmentsEntered: 0, segmentsLeft: 0, journeysWoken: 0, wakesScheduled: 0 };
+  readonly outcome: AutomationOutcome = { enrolled: 0, skipped: 0, exited: 0, sends: 0, segmentsEntered: 0, segmentsLeft: 0, journeysWoken: 0, outboxWritten: 0 };
   private readonly decisions: DecisionRow[] = [];
   private readonly segmentRows: SegmentStateRow[] = [];
   private readonly evaluatedProfiles: string[] = [];
@@ -123,8 +124,8 @@ class Run {
       enrolment.state = applied.finished?.how ?? 'completed';
     }
     this.outcome.sends += applied.sendTimes.length;
-    if (applied.wakeAt) this.outcome.wakesScheduled++;
-    this.outcome.wakesScheduled += applied.sendTimes.length;
+    if (applied.wakeAt) this.outcome.outboxWritten++;
+    this.outcome.outboxWritten += applied.sendTimes.length;
     sendTimes.push(...applied.sendTimes);
     for (const s of applied.skips) this.decision(snapshot.profileId, campaign, campaign.id, 'step_skipped', false, s.reason, { step: s.stepId, entry: enrolment.entry });
     for (const a of result.actions) {
@@ -260,11 +261,12 @@ async function runFor(
   eventsOf: ReadonlyMap<string, readonly SnapshotEvent[]>,
   now: Date,
   tick: boolean,
+  consent?: ReadonlyMap<string, ConsentState>,
 ): Promise<AutomationOutcome> {
   const run = new Run(db, deps, now);
   if (profileIds.length === 0) return run.outcome;
   const [snapshots, enrolments, sends] = await Promise.all([
-    loadSnapshots(db, deps.compiled, profileIds, now),
+    loadSnapshots(db, deps.compiled, profileIds, now, consent),
     enrolmentsOf(db, profileIds),
     recentSends(db, profileIds, new Date(now.getTime() - capLookbackMs(deps.compiled))),
   ]);
@@ -280,20 +282,26 @@ async function runFor(
 }
 
 /** The rules for the people of a batch (or of a consent change), in the caller's transaction. */
+export interface RunOptions {
+  /** The caller's transaction holds the profile rows already (a batch, which upserted them). */
+  readonly profilesLocked?: boolean;
+  /** The people's current consent, when the caller has just read it in this transaction (a batch). */
+  readonly consent?: ReadonlyMap<string, ConsentState>;
+}
+
 export async function runAutomation(
   db: DbOrTrx,
   deps: AutomationDeps,
   inputs: readonly AutomationInput[],
   now: Date,
-  /** The caller's transaction holds the profile rows already (a batch, which upserted them). */
-  profilesLocked = false,
+  options: RunOptions = {},
 ): Promise<AutomationOutcome> {
   const fixed: AutomationDeps = { compiled: deps.compiled, catalog: deps.catalog };
   const profileIds = [...new Set(inputs.map((i) => i.profileId))].sort();
-  if (!profilesLocked) await lockProfileRows(db, profileIds);
+  if (!options.profilesLocked) await lockProfileRows(db, profileIds);
   const eventsOf = new Map<string, SnapshotEvent[]>();
   for (const input of inputs) eventsOf.set(input.profileId, [...(eventsOf.get(input.profileId) ?? []), ...input.events]);
-  return runFor(db, fixed, profileIds, eventsOf, now, false);
+  return runFor(db, fixed, profileIds, eventsOf, now, false, options.consent);
 }
 
 /**

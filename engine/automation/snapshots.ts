@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { DbOrTrx, EventType, TraitValue } from '../db/types';
+import type { ConsentState } from '../consent/gate';
 import { currentConsent } from '../consent/ledger';
 import type { CompiledRuleSet } from '../rules/compile';
 import type { ProfileSnapshot, SnapshotEvent } from '../rules/conditions';
@@ -14,13 +15,20 @@ const EVENTS_PER_PROFILE = 1_001;
  * values, current consent, memberships, and only the recent events the rule set looks at (their
  * names and types, within the longest window it needs).
  */
-export async function loadSnapshots(db: DbOrTrx, compiled: CompiledRuleSet, profileIds: readonly string[], now: Date): Promise<Map<string, ProfileSnapshot>> {
+export async function loadSnapshots(
+  db: DbOrTrx,
+  compiled: CompiledRuleSet,
+  profileIds: readonly string[],
+  now: Date,
+  /** Consent the caller read in this transaction already: not read again. */
+  knownConsent?: ReadonlyMap<string, ConsentState>,
+): Promise<Map<string, ProfileSnapshot>> {
   const ids = [...new Set(profileIds)];
   const out = new Map<string, ProfileSnapshot>();
   if (ids.length === 0) return out;
   const [profiles, consent, segments, events] = await Promise.all([
     db.selectFrom('app.profiles').select(['id', 'traits', 'last_seen_at']).where('id', 'in', ids).execute(),
-    currentConsent(db, ids),
+    knownConsent ?? currentConsent(db, ids),
     membershipsOf(db, ids),
     recentEvents(db, compiled, ids, now),
   ]);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AcceptedEvent } from '../../schemas/segment';
 import type { Capability } from '../../schemas/purposes-file';
 import type { DbOrTrx } from '../db/types';
-import { decide } from '../consent/gate';
+import { type ConsentState, decide } from '../consent/gate';
 import { appendLedger, currentConsent, type LedgerEntry } from '../consent/ledger';
 import type { PurposeCatalog } from '../consent/purposes';
 import { storedMessageId } from './rows';
@@ -25,6 +25,8 @@ export interface ConsentStepResult {
   /** Double opt-in confirmations created, waiting for their email. */
   readonly confirmations: readonly string[];
   readonly unlinked: number;
+  /** Each profile's consent after this batch's changes (the rules that follow use it, not a re-read). */
+  readonly state: ReadonlyMap<string, ConsentState>;
 }
 
 export function carriesBrowserSignal(e: AcceptedEvent, honorDnt: boolean): boolean {
@@ -130,5 +132,5 @@ export async function applyBatchConsent(
     if (!allowed) unlinked++;
     return allowed ? profileId : null;
   });
-  return { linkedProfileIds, confirmations: confirmations.map((c) => c.id), unlinked };
+  return { linkedProfileIds, confirmations: confirmations.map((c) => c.id), unlinked, state: after };
 }

@@ -184,8 +184,9 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
         return [{ profileId, events: triggers }];
       }),
       new Date(),
-      // upsertProfiles locked every profile of the batch in this transaction.
-      true,
+      // upsertProfiles locked every profile of the batch in this transaction, and the consent step
+      // just read their consent.
+      { profilesLocked: true, consent: consent.state },
     );
     const merged = resolution.merges.map((m) => m.loser);
     if (sharedDatabase) await markMergesApplied(app as unknown as Transaction<VaultDatabase>, merged);

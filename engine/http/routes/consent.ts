@@ -73,7 +73,7 @@ export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Pr
     if (outcome.rejected > 0) {
       return sendError(reply, 'VALIDATION_FAILED', 'PostgreSQL refused a value of this request; nothing was recorded', deps.metrics);
     }
-    await relayAfterCommit(deps, outcome.automation?.wakesScheduled ?? 0);
+    await relayAfterCommit(deps, outcome.automation?.outboxWritten ?? 0);
     await enqueueConfirmations(deps, outcome.confirmations).catch((err: unknown) =>
       request.log.warn({ err }, 'confirmation email not queued yet; the email worker sweeper will queue it'),
     );
@@ -110,13 +110,13 @@ export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Pr
       }
       return outcomePage(reply, state.state === 'confirmed' ? { outcome: 'already_confirmed', profileId: state.profileId, purposes: state.purposes } : { outcome: state.state });
     }
-    let wakes = 0;
+    let outboxRows = 0;
     const outcome = await confirmSubscription(deps.databases.db, id, { ipPrefix: truncateIp(request.ip) }, new Date(), async (trx, profileId) => {
       const reacted = await reactToConsent(trx, deps.batch.automation, profileId);
-      if (reacted.ok) wakes = reacted.outcome.wakesScheduled;
+      if (reacted.ok) outboxRows = reacted.outcome.outboxWritten;
       else request.log.error({ error: reacted.error }, 'the rules failed after a confirmation; it is recorded and the person marked for a re-check');
     });
-    await relayAfterCommit(deps, wakes);
+    await relayAfterCommit(deps, outboxRows);
     return outcomePage(reply, outcome);
   }
 

@@ -130,7 +130,7 @@ ${fieldsets}
     const ticked = new Set(formValues(request, 'purpose'));
     const now = new Date();
     const notice = { id: 'preference_page', version: 1, hash: createHash('sha256').update(shownText(catalog, lang)).digest() };
-    let wakes = 0;
+    let outboxRows = 0;
     await deps.databases.db.transaction().execute(async (trx) => {
       const state = await consentOf(trx, profileId);
       const entries: LedgerEntry[] = [];
@@ -154,11 +154,11 @@ ${fieldsets}
       await appendLedger(trx, entries);
       if (entries.length > 0) {
         const reacted = await reactToConsent(trx, { compiled: deps.rules.compiled, catalog }, profileId);
-        if (reacted.ok) wakes = reacted.outcome.wakesScheduled;
+        if (reacted.ok) outboxRows = reacted.outcome.outboxWritten;
         else request.log.error({ error: reacted.error }, 'the rules failed after a preference change; the change is recorded and the person marked for a re-check');
       }
     });
-    await relayAfterCommit(deps, wakes);
+    await relayAfterCommit(deps, outboxRows);
     return render(reply, lang, profileId, true);
   });
 }

@@ -31,7 +31,7 @@ export async function unsubscribeRoutes(app: FastifyInstance, deps: HttpDeps): P
     const marketing = catalog.providing('send_marketing_email').map((p) => p.name);
     const campaignPurposes = deps.rules.compiled.campaigns.get(send.campaign_id)?.file.purposes ?? marketing;
     const purposes = marketing.filter((p) => campaignPurposes.includes(p));
-    let wakes = 0;
+    let outboxRows = 0;
     const withdrawn = await db.transaction().execute(async (trx) => {
       await lockProfileRows(trx, [send.profile_id]);
       const state = await consentOf(trx, send.profile_id);
@@ -53,12 +53,12 @@ export async function unsubscribeRoutes(app: FastifyInstance, deps: HttpDeps): P
       );
       if (toWithdraw.length > 0) {
         const reacted = await reactToConsent(trx, { compiled: deps.rules.compiled, catalog }, send.profile_id);
-        if (reacted.ok) wakes = reacted.outcome.wakesScheduled;
+        if (reacted.ok) outboxRows = reacted.outcome.outboxWritten;
         else request.log.error({ error: reacted.error }, 'the rules failed after an unsubscribe; it is recorded and the person marked for a re-check');
       }
       return toWithdraw;
     });
-    await relayAfterCommit(deps, wakes);
+    await relayAfterCommit(deps, outboxRows);
     return { ok: true, withdrawn };
   }
 
