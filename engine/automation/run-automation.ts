@@ -1,4 +1,5 @@
 import { durationMs } from '../../schemas/rules/conditions';
+import { type Decision, recordDecisions } from '../consent/decisions';
 import type { ConsentState } from '../consent/gate';
 import type { PurposeCatalog } from '../consent/purposes';
 import { lockProfileRows } from '../db/profile-locks';
@@ -7,6 +8,7 @@ import type { CompiledCampaign, CompiledRuleSet } from '../rules/compile';
 import type { ProfileSnapshot, SnapshotEvent } from '../rules/conditions';
 import { evaluateSegments, exitsFor, type TriggerDecision, triggeredCampaigns } from '../rules/evaluate';
 import { advance, type JourneyContext, type JourneyInput, startJourney } from '../rules/journey';
+import { campaignDecision } from './campaign-decision';
 import {
   applyJourney,
   claimDueProfiles,
@@ -52,22 +54,6 @@ export interface AutomationOutcome {
 }
 
 const DEFAULT_LOOKBACK_MS = 31 * 24 * 60 * 60 * 1000;
-// Decisions have 10 columns: PostgreSQL takes at most 65,535 parameters per statement.
-const DECISION_CHUNK = 1_000;
-
-interface DecisionRow {
-  profile_id: string;
-  action: string;
-  allowed: boolean;
-  reason: string;
-  purposes: string[];
-  missing: string[];
-  ref: string;
-  rule_id: string;
-  rule_version: string | null;
-  outcome: string;
-}
-
 /** How far back sends count for frequency caps: the longest cap in the set. */
 function capLookbackMs(compiled: CompiledRuleSet): number {
   let longest = DEFAULT_LOOKBACK_MS;
@@ -80,7 +66,7 @@ function capLookbackMs(compiled: CompiledRuleSet): number {
 
 class Run {
   readonly outcome: AutomationOutcome = { enrolled: 0, skipped: 0, exited: 0, sends: 0, segmentsEntered: 0, segmentsLeft: 0, journeysWoken: 0, outboxWritten: 0 };
-  private readonly decisions: DecisionRow[] = [];
+  private readonly decisions: Decision[] = [];
   private readonly segmentRows: SegmentStateRow[] = [];
   private readonly evaluatedProfiles: string[] = [];
 
@@ -92,18 +78,7 @@ class Run {
   ) {}
 
   private decision(profileId: string, campaign: CompiledCampaign | undefined, campaignId: string, outcome: string, allowed: boolean, reason: string, ref: Record<string, unknown> = {}) {
-    this.decisions.push({
-      profile_id: profileId,
-      action: `campaign:${campaignId}:${outcome === 'enrol' || outcome === 'skip' ? 'enrol' : outcome}`,
-      allowed,
-      reason,
-      purposes: campaign ? [...campaign.file.purposes] : [],
-      missing: [],
-      ref: JSON.stringify({ ruleSet: this.deps.compiled.version, ...ref }),
-      rule_id: campaignId,
-      rule_version: campaign?.version ?? null,
-      outcome,
-    });
+    this.decisions.push(campaignDecision(profileId, campaignId, campaign, outcome, allowed, reason, { ruleSet: this.deps.compiled.version, ...ref }));
   }
 
   private context(sendTimes: Date[]): JourneyContext {
@@ -248,9 +223,7 @@ class Run {
         this.now,
       );
     }
-    for (let i = 0; i < this.decisions.length; i += DECISION_CHUNK) {
-      await this.db.insertInto('app.decisions').values(this.decisions.slice(i, i + DECISION_CHUNK)).execute();
-    }
+    await recordDecisions(this.db, this.decisions);
   }
 }
 

@@ -1,5 +1,7 @@
 import { durationMs } from '../../schemas/rules/conditions';
 import type { Config, Keys } from '../config';
+import { campaignDecision } from '../automation/campaign-decision';
+import { recordDecisions } from '../consent/decisions';
 import { decide } from '../consent/gate';
 import { consentOf } from '../consent/ledger';
 import { preferenceLink, unsubscribeLink } from '../consent/links';
@@ -69,21 +71,12 @@ async function claim(deps: SendDeps, sendId: string, now: Date): Promise<Claimed
     if (send.due_at.getTime() > now.getTime() + 1_000) return { state: 'not_due' };
     const skip = async (reason: string): Promise<SendOutcome> => {
       await trx.updateTable('app.scheduled_sends').set({ state: 'skipped', state_reason: reason }).where('id', '=', sendId).execute();
-      await trx
-        .insertInto('app.decisions')
-        .values({
-          profile_id: send.profile_id,
-          action: `campaign:${send.campaign_id}:send`,
-          allowed: false,
-          reason,
-          purposes: [...(deps.compiled.campaigns.get(send.campaign_id)?.file.purposes ?? [])],
-          missing: [],
-          ref: JSON.stringify({ send: sendId, step: send.step_id }),
-          rule_id: send.campaign_id,
-          rule_version: deps.compiled.campaigns.get(send.campaign_id)?.version ?? null,
-          outcome: 'send_skipped',
-        })
-        .execute();
+      await recordDecisions(trx, [
+        campaignDecision(send.profile_id, send.campaign_id, deps.compiled.campaigns.get(send.campaign_id), 'send_skipped', false, reason, {
+          send: sendId,
+          step: send.step_id,
+        }),
+      ]);
       return { state: 'skipped', reason };
     };
 
