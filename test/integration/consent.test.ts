@@ -4,7 +4,7 @@ import { checkConsent } from '../../engine/consent/decisions';
 import { basicAuth, postJson, startTestEngine, type TestEngine, waitForEvents, waitForReceipts } from '../support/engine';
 import { startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
 import { tcString } from '../support/tcf';
-import { waitFor } from '../support/wait';
+import { subscribeWithDoubleOptIn } from '../support/double-opt-in';
 
 /**
  * Consent on the shipped rules/purposes.yaml (analytics, profiling and email_marketing all need
@@ -28,14 +28,7 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
     postJson(`${engine.url}/v1/consent`, body, { ...auth(), ...headers });
   const ledgerCount = async () => Number((await sql<{ n: string }>`select count(*)::text as n from app.consent_ledger`.execute(db())).rows[0]?.n);
   /** A subscriber who confirmed from their mailbox: the one way email_marketing is granted. */
-  const confirmedSubscriber = async (email: string, userId: string, messageId: string) => {
-    const signup = await consent({ userId, email, grant: ['email_marketing'], notice: { id: 'newsletter_form', version: 1 }, method: 'double_opt_in', messageId });
-    expect(signup.status).toBe(202);
-    const mail = await waitFor(async () => smtp.messages.find((m) => m.to.includes(email)), { what: `confirmation email to ${email}` });
-    const token = /confirm\?token=([A-Za-z0-9_.-]+)/.exec(mail.text)?.[1] as string;
-    const click = await fetch(`${engine.url}/v1/consent/confirm`, { method: 'POST', body: new URLSearchParams({ token }) });
-    expect(click.status).toBe(200);
-  };
+  const confirmedSubscriber = (email: string, userId: string, messageId: string) => subscribeWithDoubleOptIn(engine, smtp, { userId, email, messageId });
   const confirmationCount = async () =>
     Number((await sql<{ n: string }>`select count(*)::text as n from app.consent_confirmations`.execute(db())).rows[0]?.n);
   const ledgerOf = async (purpose: string, eventMessageIds: string[]) =>

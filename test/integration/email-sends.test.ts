@@ -14,6 +14,7 @@ import { basicAuth, postJson, startTestEngine, type TestEngine } from '../suppor
 import { SHIPPED_RULES_DIR } from '../support/rules';
 import { type ReceivedMessage, startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
 import { waitFor } from '../support/wait';
+import { subscribeWithDoubleOptIn } from '../support/double-opt-in';
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -46,15 +47,7 @@ describe('campaign email, end to end: double opt-in, welcome now, the next step 
     const email = 'ola.reader@example.com';
     expect((await postJson(`${engine.url}/v1/identify`, { userId: 'ola', traits: { email, firstName: 'Ola', plan: 'pro' }, messageId: 'ola-id' }, auth())).status).toBe(200);
     await waitFor(async () => (await findProfileId(engine.services.databases.vaultDb, engine.services.keys, [{ userId: 'ola' }])) !== undefined, { what: 'the identify stored' });
-    const signup = await postJson(
-      `${engine.url}/v1/consent`,
-      { userId: 'ola', email, grant: ['email_marketing'], notice: { id: 'newsletter_form', version: 1 }, method: 'double_opt_in' },
-      auth(),
-    );
-    expect(signup.status).toBe(202);
-    const confirmation = await waitFor(async () => to(smtp.messages, email).find((m) => m.subject === 'Please confirm your subscription'), { what: 'the confirmation' });
-    const token = /confirm\?token=([A-Za-z0-9_.-]+)/.exec(confirmation.text)?.[1] as string;
-    expect((await fetch(`${engine.url}/v1/consent/confirm`, { method: 'POST', body: new URLSearchParams({ token }) })).status).toBe(200);
+    await subscribeWithDoubleOptIn(engine, smtp, { userId: 'ola', email });
 
     // The welcome goes out at once, through the outbox, the delayed job and the email worker.
     const welcome = await waitFor(async () => to(smtp.messages, email).find((m) => m.subject === 'Welcome, Ola!'), { what: `the welcome: ${smtp.messages.map((m) => m.subject).join(' | ')}` });

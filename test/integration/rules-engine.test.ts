@@ -5,7 +5,7 @@ import { batchDeps } from '../../engine/runtime/batch';
 import type { AcceptedEvent, SegmentEvent } from '../../schemas/segment';
 import { basicAuth, postJson, startTestEngine, type TestEngine, waitForReceipts } from '../support/engine';
 import { startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
-import { waitFor } from '../support/wait';
+import { subscribeWithDoubleOptIn } from '../support/double-opt-in';
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -107,15 +107,7 @@ describe('rules engine: segments, enrolments and journeys on real data', () => {
 
   it('a confirmed subscriber enters the newsletter segment and the welcome series; withdrawing cancels what it scheduled', async () => {
     const email = 'welcome.me@example.com';
-    const signup = await postJson(
-      `${engine.url}/v1/consent`,
-      { userId: 'newbie', email, grant: ['email_marketing'], notice: { id: 'newsletter_form', version: 1 }, method: 'double_opt_in', messageId: 'consent-newbie' },
-      auth(),
-    );
-    expect(signup.status).toBe(202);
-    const mail = await waitFor(async () => smtp.messages.find((m) => m.to.includes(email)), { what: 'the confirmation email' });
-    const token = /confirm\?token=([A-Za-z0-9_.-]+)/.exec(mail.text)?.[1] as string;
-    expect((await fetch(`${engine.url}/v1/consent/confirm`, { method: 'POST', body: new URLSearchParams({ token }) })).status).toBe(200);
+    const mail = await subscribeWithDoubleOptIn(engine, smtp, { userId: 'newbie', email, messageId: 'consent-newbie' });
 
     const profileId = await profileOfUser('newbie');
     expect(await segmentState(profileId, 'newsletter_subscribers')).toMatchObject({ member: true });
