@@ -4,6 +4,7 @@ import type { Db } from '../db/types';
 import type { Logger } from '../log/logger';
 import type { Queues } from '../queues/producer';
 import type { CompiledRuleSet } from '../rules/compile';
+import { scheduleZone } from '../rules/journey';
 import { type AutomationDeps, runBroadcastPage } from './run-automation';
 
 /**
@@ -12,6 +13,11 @@ import { type AutomationDeps, runBroadcastPage } from './run-automation';
  * every process that runs the broadcasts queue); a row in PostgreSQL guards each tick, and a keyset
  * cursor over the members, advanced in the same transaction as each page, makes every member enrol
  * once per tick however many scheduler processes run and however often a tick is retried.
+ *
+ * With `person_timezone`, the cron ticks in the earliest zone (UTC+14), when nobody's local time has
+ * come yet; each member's journey begins at that wall time in their own zone, up to 26 hours later
+ * (engine/rules/journey.ts broadcastStart). Membership is taken at the tick; consent, exit, quiet
+ * hours and the frequency cap are checked again when each send is due.
  */
 
 const schedulerId = (campaignId: string) => `broadcast-${campaignId}`;
@@ -23,7 +29,7 @@ export async function syncBroadcastSchedulers(queues: Queues, compiled: Compiled
     const trigger = campaign.file.trigger;
     if (!('schedule' in trigger)) continue;
     wanted.add(schedulerId(campaign.id));
-    await queues.upsertScheduler('broadcasts', schedulerId(campaign.id), { pattern: trigger.schedule.cron, tz: trigger.schedule.timezone }, 'tick', { campaignId: campaign.id });
+    await queues.upsertScheduler('broadcasts', schedulerId(campaign.id), { pattern: trigger.schedule.cron, tz: scheduleZone(trigger.schedule) }, 'tick', { campaignId: campaign.id });
   }
   for (const id of await queues.schedulerIds('broadcasts')) {
     if (!wanted.has(id)) await queues.removeScheduler('broadcasts', id);
@@ -53,7 +59,7 @@ export async function runBroadcastTick(
   const campaign = deps.compiled.campaigns.get(campaignId);
   const trigger = campaign?.file.trigger;
   if (!campaign || !trigger || !('schedule' in trigger)) return { outcome: 'not_a_broadcast', members: 0, sends: 0 };
-  const tickAt = tickOf(trigger.schedule.cron, trigger.schedule.timezone, now);
+  const tickAt = tickOf(trigger.schedule.cron, scheduleZone(trigger.schedule), now);
   await db
     .insertInto('app.broadcast_ticks')
     .values({ campaign_id: campaignId, tick_at: tickAt, campaign_version: campaign.version, cursor: null, finished_at: null })

@@ -7,7 +7,7 @@ import type { DbOrTrx } from '../db/types';
 import type { CompiledCampaign, CompiledRuleSet } from '../rules/compile';
 import type { ProfileSnapshot, SnapshotEvent } from '../rules/conditions';
 import { evaluateSegments, exitsFor, type TriggerDecision, triggeredCampaigns } from '../rules/evaluate';
-import { advance, type JourneyContext, type JourneyInput, startJourney } from '../rules/journey';
+import { advance, broadcastStart, type BroadcastStart, type JourneyContext, type JourneyInput, startJourney } from '../rules/journey';
 import { campaignDecision } from './campaign-decision';
 import {
   applyJourney,
@@ -114,14 +114,26 @@ class Run {
     if (applied.finished) this.decision(snapshot.profileId, campaign, campaign.id, applied.finished.how, true, applied.finished.reason, { entry: enrolment.entry });
   }
 
-  private async enrol(snapshot: ProfileSnapshot, d: TriggerDecision, enrolments: StoredEnrolment[], sendTimes: Date[], trigger: Record<string, unknown>): Promise<void> {
+  /**
+   * `start`: when the journey's steps begin, if not now (a broadcast in each person's zone). The
+   * enrolment itself starts now, when it was decided, so limits compare tick with tick.
+   */
+  private async enrol(
+    snapshot: ProfileSnapshot,
+    d: TriggerDecision,
+    enrolments: StoredEnrolment[],
+    sendTimes: Date[],
+    trigger: Record<string, unknown>,
+    start?: BroadcastStart,
+  ): Promise<void> {
     const campaign = this.deps.compiled.campaigns.get(d.campaignId);
     if (d.outcome === 'skip' || !campaign || d.entry === undefined) {
       this.outcome.skipped++;
       this.decision(snapshot.profileId, campaign, d.campaignId, 'skip', false, d.reason, trigger);
       return;
     }
-    const journey = startJourney(campaign.id, d.entry, this.now);
+    const startAt = start?.at ?? this.now;
+    const journey = startJourney(campaign.id, d.entry, startAt);
     const id = await insertEnrolment(this.db, {
       campaignId: campaign.id,
       profileId: snapshot.profileId,
@@ -137,10 +149,11 @@ class Run {
       return;
     }
     this.outcome.enrolled++;
-    this.decision(snapshot.profileId, campaign, campaign.id, 'enrol', true, d.reason, { ...trigger, entry: d.entry });
+    const reason = start ? `${d.reason} ${start.reason}` : d.reason;
+    this.decision(snapshot.profileId, campaign, campaign.id, 'enrol', true, reason, { ...trigger, entry: d.entry, ...(start ? { start: startAt.toISOString(), zone: start.zone } : {}) });
     const stored: StoredEnrolment = { id, profileId: snapshot.profileId, campaignId: campaign.id, entry: d.entry, startedAt: this.now, active: true, state: 'active', journey, wakeAt: null };
     enrolments.push(stored);
-    await this.journey(snapshot, stored, { kind: 'start', at: this.now }, sendTimes);
+    await this.journey(snapshot, stored, { kind: 'start', at: startAt, ...(start ? { now: this.now } : {}) }, sendTimes);
   }
 
   private async exits(snapshot: ProfileSnapshot, event: SnapshotEvent | null, enrolments: readonly StoredEnrolment[]): Promise<void> {
@@ -162,10 +175,23 @@ class Run {
     }
   }
 
-  /** One member at one broadcast tick: enrolled (a new entry) unless consent or limits say no. */
+  /**
+   * One member at one broadcast tick: enrolled (a new entry) unless consent or limits say no. In
+   * each person's zone, the journey begins at the tick's wall time in the member's zone and waits
+   * until then. An entry of an earlier tick that begins at or after this tick (the member's zone is
+   * far behind and the cron ticks more often than the zones span: daily, in Hawaii or Samoa) is an
+   * earlier issue still to go out, not a journey this one would run into, so it does not keep the
+   * member out; compared with the tick, not the clock, so that it does not depend on whether that
+   * issue's wake-up ran first.
+   */
   async broadcast(snapshot: ProfileSnapshot, campaignId: string, tickAt: Date, mine: StoredEnrolment[], sendTimes: Date[]): Promise<void> {
-    for (const d of triggeredCampaigns(this.deps.compiled, { kind: 'schedule', campaignId }, snapshot, mine, this.now, this.deps.catalog)) {
-      await this.enrol(snapshot, d, mine, sendTimes, { trigger: `schedule:${tickAt.toISOString()}` });
+    const trigger = this.deps.compiled.campaigns.get(campaignId)?.file.trigger;
+    const start = trigger && 'schedule' in trigger ? broadcastStart(trigger.schedule, tickAt, snapshot.timezone, this.now) : undefined;
+    const seen = start
+      ? mine.map((e) => (e.campaignId === campaignId && e.active && e.journey && e.journey.startedAt >= tickAt ? { ...e, active: false } : e))
+      : mine;
+    for (const d of triggeredCampaigns(this.deps.compiled, { kind: 'schedule', campaignId }, snapshot, seen, this.now, this.deps.catalog)) {
+      await this.enrol(snapshot, d, mine, sendTimes, { trigger: `schedule:${tickAt.toISOString()}` }, start);
     }
   }
 

@@ -24,7 +24,13 @@ export interface JourneyState {
 }
 
 export type JourneyInput =
-  | { readonly kind: 'start'; readonly at: Date }
+  /**
+   * `at`: when the steps begin. `now`, when given and earlier, is the moment the journey is started
+   * (a broadcast in each person's zone enrols at the tick and begins at the person's time): a send
+   * due after it keeps the journey waiting until it goes out, as a send deferred by quiet hours
+   * does, so that an exit meanwhile still ends the journey and cancels the send.
+   */
+  | { readonly kind: 'start'; readonly at: Date; readonly now?: Date }
   | { readonly kind: 'timer'; readonly at: Date }
   | { readonly kind: 'event'; readonly at: Date; readonly event: SnapshotEvent };
 
@@ -154,6 +160,64 @@ export function quietHoursEnd(at: Date, quiet: Pick<QuietHours, 'from' | 'to'>, 
   return new Date(localInstant(date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate(), to, zone, at.getTime()));
 }
 
+// ── broadcasts in each person's zone ────────────────────────────────────────────────────────────
+
+/**
+ * The earliest zone on Earth, UTC+14 (Kiribati's Line Islands; `Etc/` names carry the POSIX sign,
+ * inverted): a wall time comes there first, so a broadcast in each person's zone ticks in it and
+ * nobody's local time has passed yet when it does.
+ */
+export const EARLIEST_TIME_ZONE = 'Etc/GMT-14';
+
+/**
+ * The first instant, not before `at`, at which the wall clock in `toZone` shows the date, hour and
+ * minute it shows at `at` in `fromZone` (seconds are dropped). A time that does not exist in
+ * `toZone` that day (the clocks jump over it) gives the instant of the jump; one that occurs twice,
+ * the first; one already past there (`toZone` is ahead of `fromZone`), `at` itself.
+ */
+export function sameWallTimeIn(at: Date, fromZone: string, toZone: string): Date {
+  const w = wall(at.getTime(), fromZone);
+  const found = localInstant(w.year, w.month, w.day, w.hour * 60 + w.minute, toZone, at.getTime() - 1);
+  return new Date(Math.max(found, at.getTime()));
+}
+
+export interface BroadcastSchedule {
+  readonly cron: string;
+  readonly timezone: string;
+  readonly person_timezone?: boolean | undefined;
+}
+
+/** The zone a broadcast's cron ticks in: the campaign's, or the earliest for one in each person's zone. */
+export function scheduleZone(schedule: BroadcastSchedule): string {
+  return schedule.person_timezone ? EARLIEST_TIME_ZONE : schedule.timezone;
+}
+
+export interface BroadcastStart {
+  readonly at: Date;
+  readonly zone: string;
+  /** For the enrol decision: `at 09:00 Asia/Tokyo (2026-12-07T00:00:00.000Z)`. */
+  readonly reason: string;
+}
+
+const two = (n: number) => String(n).padStart(2, '0');
+
+/**
+ * When a member's journey begins for the broadcast tick at `tickAt`: for a broadcast in each
+ * person's zone, the first instant the tick's wall time (in the earliest zone, where it ticked)
+ * comes in the member's zone (`personZone`, from the trait), else in the campaign's; never before
+ * `now`, so a tick run late starts late rather than in the past. Undefined for a broadcast in the
+ * campaign's zone: it begins when the tick runs.
+ */
+export function broadcastStart(schedule: BroadcastSchedule, tickAt: Date, personZone: string | undefined, now: Date): BroadcastStart | undefined {
+  if (!schedule.person_timezone) return undefined;
+  const own = isTimeZone(personZone);
+  const zone = own ? personZone : schedule.timezone;
+  const at = new Date(Math.max(sameWallTimeIn(tickAt, EARLIEST_TIME_ZONE, zone).getTime(), now.getTime()));
+  const local = wall(at.getTime(), zone);
+  const fallback = own ? '' : ", the campaign's zone: no valid timezone trait";
+  return { at, zone, reason: `at ${two(local.hour)}:${two(local.minute)} ${zone} (${at.toISOString()})${fallback}` };
+}
+
 // ── steps ───────────────────────────────────────────────────────────────────────────────────────
 
 function stepAt(steps: readonly Step[], path: StepPath): Step | undefined {
@@ -196,6 +260,8 @@ class Run {
     private readonly state: JourneyState,
     snapshot: ProfileSnapshot,
     private readonly context: JourneyContext,
+    /** The moment of a start whose steps begin later (JourneyInput `start.now`). */
+    private readonly startedEarlyAt?: Date,
   ) {
     this.snapshot = snapshot;
   }
@@ -255,7 +321,8 @@ class Run {
   }
 
   /**
-   * Emits the send (or its skip); returns the time it was deferred to by quiet hours, when it was.
+   * Emits the send (or its skip); returns the time the journey waits for, when it was deferred by
+   * quiet hours or is due after a start made early (a broadcast in each person's zone).
    * The frequency cap is applied here, at schedule time, and checked again at send time by whoever
    * sends (the email worker, the simulator).
    */
@@ -284,7 +351,7 @@ class Run {
     this.sentHere++;
     if (deferral === undefined) {
       this.actions.push({ kind: 'send', template, stepId, at: sendAt });
-      return undefined;
+      return this.startedEarlyAt !== undefined && sendAt > this.startedEarlyAt ? sendAt : undefined;
     }
     this.actions.push({ kind: 'send', template, stepId, at: sendAt, deferredFrom: at, reason: deferral });
     return sendAt;
@@ -308,7 +375,7 @@ export function advance(
   snapshot: ProfileSnapshot,
   context: JourneyContext,
 ): JourneyResult {
-  const run = new Run(campaign, state, snapshot, context);
+  const run = new Run(campaign, state, snapshot, context, input.kind === 'start' ? input.now : undefined);
   const steps = campaign.file.steps;
   const waiting = state.waiting;
   if (!waiting) return input.kind === 'event' ? { state, actions: [] } : run.from(state.cursor, input.at);

@@ -3,6 +3,7 @@ import type { CampaignFile, Step } from '../../schemas/rules/campaign-file';
 import type { Condition } from '../../schemas/rules/conditions';
 import type { SegmentFile } from '../../schemas/rules/segment-file';
 import type { PurposeCatalog } from '../consent/purposes';
+import { scheduleZone } from './journey';
 import type { RuleSource } from './load-source';
 import type { RuleProblem } from './rule-set';
 
@@ -142,7 +143,8 @@ function checkCampaign(campaign: ParsedRuleFile<CampaignFile>, refs: References,
   else if ('segment_left' in trigger) refs.segment(source, trigger.segment_left, ['trigger', 'segment_left']);
   else if ('schedule' in trigger) {
     refs.segment(source, trigger.segment, ['trigger', 'segment']);
-    const cron = cronProblem(trigger.schedule.cron, trigger.schedule.timezone);
+    // In each person's zone the cron ticks in the earliest zone: parsed there, as the scheduler will.
+    const cron = cronProblem(trigger.schedule.cron, scheduleZone(trigger.schedule));
     if (cron) problems.push(source.at(['trigger', 'schedule', 'cron'], cron));
   }
   if (file.conditions) refs.condition(source, file.conditions, ['conditions']);

@@ -9,7 +9,17 @@ import { scrubText } from '../privacy/scrub-text';
 import { type CompiledCampaign, type CompiledRuleSet, compileRuleSet } from './compile';
 import type { ProfileSnapshot, SnapshotEvent } from './conditions';
 import { evaluateSegments, exitsFor, type TriggerDecision, triggeredCampaigns } from './evaluate';
-import { advance, isTimeZone, type JourneyAction, type JourneyResult, type JourneyState, startJourney } from './journey';
+import {
+  advance,
+  type BroadcastStart,
+  broadcastStart,
+  isTimeZone,
+  type JourneyAction,
+  type JourneyResult,
+  type JourneyState,
+  scheduleZone,
+  startJourney,
+} from './journey';
 import type { RuleSet } from './rule-set';
 
 /**
@@ -112,7 +122,7 @@ type Item =
   | { readonly kind: 'event'; readonly event: SimEvent }
   | { readonly kind: 'segments'; readonly person: string }
   | { readonly kind: 'segment_change'; readonly person: string; readonly segmentId: string; readonly change: 'entered' | 'left' }
-  | { readonly kind: 'journey'; readonly person: string; readonly campaignId: string; readonly generation: number }
+  | { readonly kind: 'journey'; readonly person: string; readonly campaignId: string; readonly entry: number; readonly generation: number }
   | { readonly kind: 'send'; readonly person: string; readonly send: ScheduledSend }
   | { readonly kind: 'broadcast'; readonly campaignId: string };
 
@@ -196,11 +206,14 @@ interface Person {
   events: SnapshotEvent[];
   lastSeenAt: Date | null;
   readonly enrolments: Array<{ campaignId: string; entry: number; startedAt: Date; active: boolean }>;
+  /** By journeyKey: a person runs one journey per campaign, but for issues of a broadcast in each person's zone, which may overlap. */
   readonly journeys: Map<string, Journey>;
   readonly sends: ScheduledSend[];
   /** The pending recompute of segments and exit conditions (ms), if any. */
   recheckAt: number | null;
 }
+
+const journeyKey = (campaignId: string, entry: number) => `${campaignId}\u0000${entry}`;
 
 const MAX_STEPS = 1_000_000;
 const MAX_TICKS = 10_000;
@@ -266,7 +279,7 @@ class Simulation {
       const ticks = CronExpressionParser.parse(trigger.schedule.cron, {
         currentDate: new Date(start - 1),
         endDate: new Date(end),
-        tz: trigger.schedule.timezone,
+        tz: scheduleZone(trigger.schedule),
       });
       for (let n = 0; n < MAX_TICKS && ticks.hasNext(); n++) this.agenda.push(ticks.next().toDate().getTime(), { kind: 'broadcast', campaignId: campaign.id });
     }
@@ -332,7 +345,7 @@ class Simulation {
         return this.onSegmentChange(this.person(item.person), item.segmentId, item.change);
       case 'journey': {
         const p = this.person(item.person);
-        const journey = p.journeys.get(item.campaignId);
+        const journey = p.journeys.get(journeyKey(item.campaignId, item.entry));
         const campaign = this.compiled.campaigns.get(item.campaignId);
         if (!journey || !campaign || journey.generation !== item.generation) return;
         return this.apply(p, campaign, journey, advance(campaign, journey.state, { kind: 'timer', at: this.at }, this.snapshot(p), this.context(p)));
@@ -412,13 +425,14 @@ class Simulation {
     }
     snapshot = this.snapshot(p);
 
-    for (const exit of exitsFor(this.compiled, event, snapshot, [...p.journeys.keys()], this.at, this.catalog)) this.exit(p, exit.campaignId, exit.reason);
+    for (const exit of exitsFor(this.compiled, event, snapshot, this.journeyCampaigns(p), this.at, this.catalog)) this.exit(p, exit.campaignId, exit.reason);
 
     if (event) {
       for (const campaign of this.compiled.campaignsWaitingFor(event.type, event.name)) {
-        const journey = p.journeys.get(campaign.id);
-        if (journey?.state.waiting?.kind !== 'wait_until') continue;
-        this.apply(p, campaign, journey, advance(campaign, journey.state, { kind: 'event', at: this.at, event }, this.snapshot(p), this.context(p)));
+        for (const journey of this.journeysOf(p, campaign.id)) {
+          if (journey.state.waiting?.kind !== 'wait_until') continue;
+          this.apply(p, campaign, journey, advance(campaign, journey.state, { kind: 'event', at: this.at, event }, this.snapshot(p), this.context(p)));
+        }
       }
       if (this.live()) this.enrol(p, triggeredCampaigns(this.compiled, { kind: 'event', event }, this.snapshot(p), p.enrolments, this.at, this.catalog));
     }
@@ -426,7 +440,7 @@ class Simulation {
 
     // Exit conditions slide with windows too.
     const after = this.snapshot(p);
-    for (const campaignId of p.journeys.keys()) {
+    for (const campaignId of this.journeyCampaigns(p)) {
       const next = this.compiled.campaigns.get(campaignId)?.exitCondition?.(after, this.at, this.catalog).nextChangeAt ?? null;
       if (next && (recheck === null || next < recheck)) recheck = next;
     }
@@ -445,11 +459,22 @@ class Simulation {
     if (!campaign || !trigger || !('schedule' in trigger)) return;
     for (const p of this.people.values()) {
       if (!p.segments.has(trigger.segment)) continue;
-      this.enrol(p, triggeredCampaigns(this.compiled, { kind: 'schedule', campaignId }, this.snapshot(p), p.enrolments, this.at, this.catalog));
+      const snapshot = this.snapshot(p);
+      // As in the engine (run-automation.ts broadcast): in each person's zone the journey begins at
+      // the tick's wall time in theirs, and an earlier issue that begins at or after this tick does
+      // not keep the member out.
+      const start = broadcastStart(trigger.schedule, this.at, snapshot.timezone, this.at);
+      const enrolments = start
+        ? p.enrolments.map((e) => {
+            const begins = p.journeys.get(journeyKey(e.campaignId, e.entry))?.state.startedAt.getTime() ?? -Infinity;
+            return e.campaignId === campaignId && e.active && begins >= this.now ? { ...e, active: false } : e;
+          })
+        : p.enrolments;
+      this.enrol(p, triggeredCampaigns(this.compiled, { kind: 'schedule', campaignId }, snapshot, enrolments, this.at, this.catalog), start);
     }
   }
 
-  private enrol(p: Person, decisions: readonly TriggerDecision[]): void {
+  private enrol(p: Person, decisions: readonly TriggerDecision[], start?: BroadcastStart): void {
     for (const d of decisions) {
       const campaign = this.compiled.campaigns.get(d.campaignId);
       if (!campaign) continue;
@@ -458,14 +483,24 @@ class Simulation {
         continue;
       }
       p.enrolments.push({ campaignId: d.campaignId, entry: d.entry, startedAt: this.at, active: true });
-      this.record({ person: p.key, kind: 'enrolled', campaign: d.campaignId, reason: d.reason });
-      const journey: Journey = { state: startJourney(d.campaignId, d.entry, this.at), generation: 0 };
-      p.journeys.set(d.campaignId, journey);
-      this.apply(p, campaign, journey, advance(campaign, journey.state, { kind: 'start', at: this.at }, this.snapshot(p), this.context(p)));
+      this.record({ person: p.key, kind: 'enrolled', campaign: d.campaignId, reason: start ? `${d.reason} ${start.reason}` : d.reason });
+      const startAt = start?.at ?? this.at;
+      const journey: Journey = { state: startJourney(d.campaignId, d.entry, startAt), generation: 0 };
+      p.journeys.set(journeyKey(d.campaignId, d.entry), journey);
+      const input = { kind: 'start' as const, at: startAt, ...(start ? { now: this.at } : {}) };
+      this.apply(p, campaign, journey, advance(campaign, journey.state, input, this.snapshot(p), this.context(p)));
     }
   }
 
   // ── journeys ──
+
+  private journeysOf(p: Person, campaignId: string): Journey[] {
+    return [...p.journeys.values()].filter((j) => j.state.campaignId === campaignId);
+  }
+
+  private journeyCampaigns(p: Person): Set<string> {
+    return new Set([...p.journeys.values()].map((j) => j.state.campaignId));
+  }
 
   private context(p: Person) {
     return {
@@ -530,10 +565,10 @@ class Simulation {
         return true;
       }
       case 'wake':
-        this.agenda.push(action.at.getTime(), { kind: 'journey', person: p.key, campaignId: campaign.id, generation: journey.generation });
+        this.agenda.push(action.at.getTime(), { kind: 'journey', person: p.key, campaignId: campaign.id, entry: journey.state.entry, generation: journey.generation });
         return false;
       case 'finished': {
-        this.end(p, campaign.id);
+        this.end(p, campaign.id, journey.state.entry);
         const reason = action.how === 'ended' ? `ended: ${action.reason}` : action.reason;
         this.record({ ...base, kind: action.how === 'exited' ? 'exited' : 'completed', reason });
         return false;
@@ -541,26 +576,26 @@ class Simulation {
     }
   }
 
-  private end(p: Person, campaignId: string): void {
-    p.journeys.delete(campaignId);
-    for (const e of p.enrolments) if (e.campaignId === campaignId) e.active = false;
+  private end(p: Person, campaignId: string, entry: number): void {
+    p.journeys.delete(journeyKey(campaignId, entry));
+    for (const e of p.enrolments) if (e.campaignId === campaignId && e.entry === entry) e.active = false;
   }
 
-  /** Ends a journey from outside (exit event or condition, consent) and cancels what it scheduled. */
+  /** Ends the campaign's journeys from outside (exit event or condition, consent) and cancels what they scheduled. */
   private exit(p: Person, campaignId: string, reason: string): void {
-    const journey = p.journeys.get(campaignId);
-    if (!journey) return;
-    const cancelled: string[] = [];
-    const waiting = journey.state.waiting;
-    for (const s of p.sends) {
-      if (s.campaignId !== campaignId || s.entry !== journey.state.entry || s.status !== 'scheduled') continue;
-      s.status = 'cancelled';
-      cancelled.push(`send ${s.template} at ${s.at.toISOString()}`);
+    for (const journey of this.journeysOf(p, campaignId)) {
+      const cancelled: string[] = [];
+      const waiting = journey.state.waiting;
+      for (const s of p.sends) {
+        if (s.campaignId !== campaignId || s.entry !== journey.state.entry || s.status !== 'scheduled') continue;
+        s.status = 'cancelled';
+        cancelled.push(`send ${s.template} at ${s.at.toISOString()}`);
+      }
+      if (waiting?.kind === 'wait' && cancelled.length === 0) cancelled.push(`wait until ${waiting.until.toISOString()}`);
+      if (waiting?.kind === 'wait_until') cancelled.push(`wait for ${waiting.match.name ?? `any ${waiting.match.type}`} until ${waiting.timeoutAt.toISOString()}`);
+      this.end(p, campaignId, journey.state.entry);
+      this.record({ person: p.key, kind: 'exited', campaign: campaignId, reason: cancelled.length > 0 ? `${reason}; cancelled ${cancelled.join(', ')}` : reason });
     }
-    if (waiting?.kind === 'wait' && cancelled.length === 0) cancelled.push(`wait until ${waiting.until.toISOString()}`);
-    if (waiting?.kind === 'wait_until') cancelled.push(`wait for ${waiting.match.name ?? `any ${waiting.match.type}`} until ${waiting.timeoutAt.toISOString()}`);
-    this.end(p, campaignId);
-    this.record({ person: p.key, kind: 'exited', campaign: campaignId, reason: cancelled.length > 0 ? `${reason}; cancelled ${cancelled.join(', ')}` : reason });
   }
 
   /** The send as the email worker would make it when due: consent and the frequency cap checked again. */

@@ -29,9 +29,17 @@ export const Trigger = z.union(
     z.strictObject({ event: EventMatch }),
     z.strictObject({ segment_entered: RuleId }),
     z.strictObject({ segment_left: RuleId }),
-    /** A broadcast at each cron tick to the members of a segment (sent by the email worker). */
+    /**
+     * A broadcast at each cron tick to the members of a segment (sent by the email worker). With
+     * `person_timezone`, each member gets it at the cron's wall time in their own zone (trait
+     * `timezone`), members without one in `timezone`.
+     */
     z.strictObject({
-      schedule: z.strictObject({ cron: z.string().min(1).max(100), timezone: TimeZone.default('UTC') }),
+      schedule: z.strictObject({
+        cron: z.string().min(1).max(100),
+        timezone: TimeZone.default('UTC'),
+        person_timezone: z.boolean().default(false),
+      }),
       segment: RuleId,
     }),
   ],
