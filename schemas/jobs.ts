@@ -31,3 +31,15 @@ export type SendEmailJob = z.infer<typeof SendEmailJob>;
 /** A broadcast campaign's cron tick (from a BullMQ job scheduler). */
 export const BroadcastTickJob = z.object({ campaignId: z.string().min(1).max(63) });
 export type BroadcastTickJob = z.infer<typeof BroadcastTickJob>;
+
+/** An erasure request (committed in app.erasure_requests first, relayed from app.outbox): its id only. */
+export const ErasureJob = z.object({ requestId: z.uuid() });
+export type ErasureJob = z.infer<typeof ErasureJob>;
+
+/** "Forget me" asked on the preference page: email the person a link that confirms it. */
+export const ForgetConfirmationJob = z.object({ profileId: z.uuid(), expiresAt: z.iso.datetime({ offset: true }) });
+export type ForgetConfirmationJob = z.infer<typeof ForgetConfirmationJob>;
+
+/** The retention run (GDPR Art. 5(1)(e)), from its daily job scheduler: the policy is read when it runs. */
+export const RetentionJob = z.object({});
+export type RetentionJob = z.infer<typeof RetentionJob>;

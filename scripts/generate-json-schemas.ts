@@ -10,6 +10,7 @@ import { PropertiesFile } from '../schemas/properties-file';
 import { PurposesFile } from '../schemas/purposes-file';
 import { CampaignFile } from '../schemas/rules/campaign-file';
 import { SegmentFile } from '../schemas/rules/segment-file';
+import { SubjectExport } from '../schemas/subject-export';
 
 export const JSON_SCHEMAS: Record<string, z.ZodType> = {
   'properties.schema.json': PropertiesFile,
@@ -17,6 +18,8 @@ export const JSON_SCHEMAS: Record<string, z.ZodType> = {
   // Conditions and steps nest (z.lazy): toJSONSchema writes them once under $defs and refers to them.
   'segment.schema.json': SegmentFile,
   'campaign.schema.json': CampaignFile,
+  // Not a rule file: the document `subject export` writes (GDPR Art. 15, 20), for whoever receives one.
+  'subject-export.schema.json': SubjectExport,
 };
 
 export function renderJsonSchema(schema: z.ZodType): string {

@@ -1,9 +1,12 @@
 import path from 'node:path';
 import { unsentConfirmations } from '../engine/consent/confirmations';
 import { sendConfirmationEmail } from '../engine/email/confirmation-email';
+import { createDomainLimiter } from '../engine/email/domain-limits';
+import { sendForgetConfirmation } from '../engine/email/forget-email';
 import { createMailer } from '../engine/email/mailer';
-import { overdueSends, performSend, type SendDeps } from '../engine/email/send-step';
+import { createSender, overdueSends, type SendDeps } from '../engine/email/send-step';
 import { relayAfterCommit } from '../engine/outbox/relay-after-commit';
+import { JOB_CATALOG } from '../engine/queues/catalog';
 import type { JobHandlers } from '../engine/queues/worker';
 import { enqueueConfirmations } from '../engine/runtime/batch';
 import type { Services } from '../engine/runtime/services';
@@ -43,12 +46,21 @@ export function emailHandlers(services: Services): JobHandlers<'email'> {
   });
   const confirmationDeps = { config, keys: services.keys, databases: services.databases, catalog: services.rules.purposes, mailer };
   const rules = services.rules;
+  // Per recipient domain, shared by every email worker through Redis (the global limit is BullMQ's).
+  const domainLimiter = createDomainLimiter({
+    redis: services.redis,
+    prefix: config.queuePrefix,
+    pseudonymKey: services.keys.pseudonym,
+    limits: config.email.domainRateLimits ?? [],
+    registry: services.metrics.registry,
+  });
   // Getters: the rule set (and its templates) of the moment of each send, after any reload.
   const sendDeps: SendDeps = {
     config,
     keys: services.keys,
     databases: services.databases,
     mailer,
+    domainLimiter,
     get compiled() {
       return rules.compiled;
     },
@@ -59,14 +71,22 @@ export function emailHandlers(services: Services): JobHandlers<'email'> {
       return rules.ruleSet.traitNames;
     },
   };
+  // The sends of the jobs running at once are claimed together, and their rows written together
+  // (send-step.ts createSender); a batch is at most what the queue runs at once.
+  const send = createSender(sendDeps, { maxBatch: JOB_CATALOG.email.concurrency });
   return {
     confirmation: async (payload, { log: jobLog }) => {
       const outcome = await sendConfirmationEmail(confirmationDeps, payload.confirmationId);
       jobLog.debug({ outcome }, 'confirmation email');
       return { outcome };
     },
+    forget_confirmation: async (payload, { log: jobLog }) => {
+      const outcome = await sendForgetConfirmation(confirmationDeps, payload.profileId, new Date(payload.expiresAt));
+      jobLog.debug({ outcome }, 'forget-me confirmation email');
+      return { outcome };
+    },
     send: async (payload, { log: jobLog }) => {
-      const outcome = await performSend(sendDeps, payload.sendId);
+      const outcome = await send(payload.sendId);
       if (outcome.state === 'deferred') await relayAfterCommit({ ...services, log: jobLog }, 1);
       jobLog.debug({ outcome }, 'campaign send');
       return outcome;

@@ -3,8 +3,10 @@ import type { JobHandlers } from '../engine/queues/worker';
 import type { Services } from '../engine/runtime/services';
 import { broadcastsHandlers } from './broadcasts';
 import { emailHandlers } from './email';
+import { erasureHandlers } from './erasure';
 import { eventsHandlers } from './events';
 import { journeysHandlers } from './journeys';
+import { maintenanceHandlers } from './maintenance';
 
 export type HandlerRegistry = { readonly [Q in QueueName]?: (services: Services) => JobHandlers<Q> };
 
@@ -14,4 +16,6 @@ export const HANDLERS: HandlerRegistry = {
   journeys: journeysHandlers,
   broadcasts: broadcastsHandlers,
   email: emailHandlers,
+  erasure: erasureHandlers,
+  maintenance: maintenanceHandlers,
 };

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import type { DomainRateLimit } from './domain-rate-limits';
 import { EnvSchema, SECRET_VARIABLES } from './env-schema';
 
 export type RedisTarget = { readonly kind: 'url'; readonly url: string } | { readonly kind: 'embedded' };
@@ -28,12 +29,38 @@ export interface Config {
     readonly poolSize: number;
     /** At most this many emails a second across all email workers; unset: no limit. */
     readonly ratePerSecond: number | undefined;
+    /** Per recipient domain (`*`: each domain not listed), across all email workers; unset: none. */
+    readonly domainRateLimits: readonly DomainRateLimit[] | undefined;
+    /** A mailbox whose messages `consentflow unsubscribe-mail` reads: added to List-Unsubscribe as a mailto (RFC 2369). */
+    readonly unsubscribeMailto: string | undefined;
     /** DKIM signing (RFC 6376), when all three are set; the key is read when the mailer starts. */
     readonly dkim: { readonly domain: string; readonly selector: string; readonly privateKeyFile: string } | undefined;
   };
   readonly privacy: {
     /** Whether `DNT: 1` objects to profiling and analytics as `Sec-GPC: 1` does (GDPR Art. 21(5)). */
     readonly honorDnt: boolean;
+    readonly erasure: {
+      /** Days a request may take before it raises the overdue alert (GDPR Art. 12(3): one month). */
+      readonly deadlineDays: number;
+      /** Keep a keyed hash of an erased address on the suppression list (README "Privacy guarantees"). */
+      readonly suppress: boolean;
+      /** Days an erased person's identifiers keep dropping late events before the tombstones go. */
+      readonly tombstoneDays: number;
+      /** Processors told of each erasure (Art. 19), and the secret their request is signed with. */
+      readonly webhooks: readonly string[];
+      readonly webhookSecret: string | undefined;
+    };
+    /** Storage limitation (GDPR Art. 5(1)(e)): engine/privacy/retention, README "Retention". */
+    readonly retention: {
+      /** Raw events: whole monthly partitions older than this many months are dropped. */
+      readonly eventsMonths: number;
+      /** Profiles not seen for this many months (and in no active journey) are erased. */
+      readonly inactiveProfileMonths: number;
+      /** At most this many inactive profiles are put up for erasure per run. */
+      readonly batchSize: number;
+      /** When the retention job runs (cron, UTC); undefined: not scheduled (`RETENTION_CRON=off`). */
+      readonly cron: string | undefined;
+    };
   };
   readonly http: {
     readonly host: string;
@@ -130,12 +157,29 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       from: e.EMAIL_FROM,
       poolSize: e.SMTP_POOL_SIZE,
       ratePerSecond: e.EMAIL_RATE_LIMIT,
+      domainRateLimits: e.EMAIL_DOMAIN_RATE_LIMITS,
+      unsubscribeMailto: e.UNSUBSCRIBE_MAILTO,
       dkim:
         e.DKIM_DOMAIN && e.DKIM_SELECTOR && e.DKIM_PRIVATE_KEY_FILE
           ? { domain: e.DKIM_DOMAIN, selector: e.DKIM_SELECTOR, privateKeyFile: path.resolve(cwd, e.DKIM_PRIVATE_KEY_FILE) }
           : undefined,
     },
-    privacy: { honorDnt: e.HONOR_DNT },
+    privacy: {
+      honorDnt: e.HONOR_DNT,
+      erasure: {
+        deadlineDays: e.ERASURE_DEADLINE_DAYS,
+        suppress: e.ERASURE_SUPPRESS,
+        tombstoneDays: e.ERASURE_TOMBSTONE_DAYS,
+        webhooks: e.ERASURE_WEBHOOKS ?? [],
+        webhookSecret: e.ERASURE_WEBHOOK_SECRET,
+      },
+      retention: {
+        eventsMonths: e.RETENTION_EVENTS_MONTHS,
+        inactiveProfileMonths: e.RETENTION_INACTIVE_PROFILE_MONTHS,
+        batchSize: e.RETENTION_BATCH_SIZE,
+        cron: e.RETENTION_CRON ?? undefined,
+      },
+    },
     http: {
       host: e.HTTP_HOST,
       port: e.HTTP_PORT,

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { DomainRateLimits } from './domain-rate-limits';
+import { retentionBatchSize, retentionCron, retentionMonths } from './retention-env';
 
 /**
  * The environment the engine reads, and nothing else. Every variable is documented in the README's
@@ -21,13 +23,24 @@ const smtpUrl = z.url({ protocol: /^smtps?$/, error: 'expected an smtp:// or smt
 // A mailbox as RFC 5322 §3.4 writes one: a bare addr-spec, or an addr-spec in angle brackets after
 // an optional display name. Narrower than the RFC on purpose: no comments, no groups, no second
 // address, and no line break, which would let the value inject headers.
-const ADDR_SPEC = String.raw`[^\s<>@",;:()\[\]\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*`;
+const DOMAIN_NAME = String.raw`[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*`;
+const ADDR_SPEC = String.raw`[^\s<>@",;:()\[\]\\]{1,64}@${DOMAIN_NAME}`;
 const MAILBOX = new RegExp(String.raw`^(?:${ADDR_SPEC}|[^<>\r\n]*<${ADDR_SPEC}>)$`);
 const EMAIL_FROM_RULE = 'expected addr@domain or Name <addr@domain>';
 const mailbox = z.string().regex(MAILBOX, EMAIL_FROM_RULE);
+// Goes into a mailto: URI (RFC 6068) in List-Unsubscribe: only characters that need no
+// percent-encoding there, and nothing that could break out of the header.
+const MAILTO_RULE = 'expected a bare address such as unsubscribe@news.example.com (letters, digits, ".", "_", "+" or "-" before the @)';
+const mailtoAddress = z.string().regex(new RegExp(String.raw`^[A-Za-z0-9._+-]{1,64}@${DOMAIN_NAME}$`), MAILTO_RULE);
 
 const BOOLEAN_RULE = 'expected true or false';
 const boolean = z.stringbool({ truthy: ['true'], falsy: ['false'], error: BOOLEAN_RULE });
+
+const WEBHOOKS_RULE = 'expected a comma-separated list of http:// or https:// URLs';
+const webhookUrls = z
+  .string()
+  .transform((text) => text.split(',').map((u) => u.trim()).filter((u) => u.length > 0))
+  .pipe(z.array(z.url({ protocol: /^https?$/, error: WEBHOOKS_RULE })).min(1, WEBHOOKS_RULE).max(20, 'expected at most 20 webhook URLs'));
 
 /** An empty variable means "unset", as it does for shells and docker-compose `KEY=` lines. */
 const emptyAsUnset = (value: unknown) => (value === '' ? undefined : value);
@@ -45,8 +58,19 @@ export const EnvSchema = z.object({
   SMTP_URL: z.preprocess(emptyAsUnset, smtpUrl),
   EMAIL_FROM: z.preprocess(emptyAsUnset, mailbox.default('consentflow <no-reply@localhost>')),
   HONOR_DNT: z.preprocess(emptyAsUnset, boolean.default(true)),
+  ERASURE_DEADLINE_DAYS: z.preprocess(emptyAsUnset, positiveInt('a positive number of days').default(30)),
+  ERASURE_SUPPRESS: z.preprocess(emptyAsUnset, boolean.default(true)),
+  ERASURE_TOMBSTONE_DAYS: z.preprocess(emptyAsUnset, positiveInt('a positive number of days').default(30)),
+  ERASURE_WEBHOOKS: z.preprocess(emptyAsUnset, webhookUrls.optional()),
+  ERASURE_WEBHOOK_SECRET: z.preprocess(emptyAsUnset, z.string().min(16, 'expected a secret of at least 16 characters').optional()),
+  RETENTION_EVENTS_MONTHS: z.preprocess(emptyAsUnset, retentionMonths.default(13)),
+  RETENTION_INACTIVE_PROFILE_MONTHS: z.preprocess(emptyAsUnset, retentionMonths.default(24)),
+  RETENTION_BATCH_SIZE: z.preprocess(emptyAsUnset, retentionBatchSize.default(1_000)),
+  RETENTION_CRON: z.preprocess(emptyAsUnset, retentionCron.default('30 3 * * *')),
   SMTP_POOL_SIZE: z.preprocess(emptyAsUnset, positiveInt('a positive number of connections').default(5)),
   EMAIL_RATE_LIMIT: z.preprocess(emptyAsUnset, positiveInt('a positive number of messages a second').optional()),
+  EMAIL_DOMAIN_RATE_LIMITS: z.preprocess(emptyAsUnset, DomainRateLimits.optional()),
+  UNSUBSCRIBE_MAILTO: z.preprocess(emptyAsUnset, mailtoAddress.optional()),
   DKIM_DOMAIN: z.preprocess(emptyAsUnset, z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'expected a domain such as example.com').optional()),
   DKIM_SELECTOR: z.preprocess(emptyAsUnset, z.string().regex(/^[a-z0-9._-]+$/i, 'expected a DKIM selector such as mail2026').optional()),
   DKIM_PRIVATE_KEY_FILE: z.preprocess(emptyAsUnset, z.string().optional()),
@@ -95,4 +119,6 @@ export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   'VAULT_DATABASE_URL',
   'REDIS_URL',
   'SMTP_URL',
+  'ERASURE_WEBHOOKS',
+  'ERASURE_WEBHOOK_SECRET',
 ]);

@@ -8,14 +8,16 @@ import { z } from 'zod';
  * Tokens hold pseudonymous ids only, never an address.
  */
 
-export type LinkKind = 'confirm' | 'prefs' | 'unsub' | 'click' | 'open';
+export type LinkKind = 'confirm' | 'prefs' | 'unsub' | 'click' | 'open' | 'forget';
 
 const ConfirmPayload = z.strictObject({ c: z.uuid(), x: z.number().int() });
 const PrefsPayload = z.strictObject({ p: z.uuid() });
 const UnsubscribePayload = z.strictObject({ s: z.uuid() });
 const ClickPayload = z.strictObject({ s: z.uuid(), u: z.url({ protocol: /^https?$/ }).max(2000) });
 const OpenPayload = z.strictObject({ s: z.uuid() });
-const PAYLOADS = { confirm: ConfirmPayload, prefs: PrefsPayload, unsub: UnsubscribePayload, click: ClickPayload, open: OpenPayload } as const;
+/** "Forget me", confirmed from the person's mailbox: the profile and when the link lapses (unix seconds). */
+const ForgetPayload = z.strictObject({ p: z.uuid(), x: z.number().int() });
+const PAYLOADS = { confirm: ConfirmPayload, prefs: PrefsPayload, unsub: UnsubscribePayload, click: ClickPayload, open: OpenPayload, forget: ForgetPayload } as const;
 export type LinkPayload<K extends LinkKind> = z.infer<(typeof PAYLOADS)[K]>;
 
 function mac(key: Buffer, kind: LinkKind, body: string): Buffer {
@@ -57,6 +59,10 @@ export function confirmationLink(publicUrl: string, key: Buffer, confirmationId:
 
 export function preferenceLink(publicUrl: string, key: Buffer, profileId: string): string {
   return `${publicUrl}/p/${signLink(key, 'prefs', { p: profileId })}`;
+}
+
+export function forgetLink(publicUrl: string, key: Buffer, profileId: string, expiresAt: Date): string {
+  return `${publicUrl}/f/${signLink(key, 'forget', { p: profileId, x: Math.floor(expiresAt.getTime() / 1000) })}`;
 }
 
 /** One-click unsubscribe (RFC 8058) for one send: it names the send, whose campaign and person it was. */

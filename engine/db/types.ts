@@ -237,9 +237,36 @@ export interface BroadcastTicksTable {
 
 export interface SuppressionsTable {
   hash: Buffer;
-  reason: 'hard_bounce' | 'complaint' | 'manual';
+  reason: 'hard_bounce' | 'complaint' | 'manual' | 'erased';
   detail: string | null;
   created_at: ColumnType<Date, Date | undefined, never>;
+}
+
+export type ErasureState = 'pending' | 'running' | 'completed' | 'failed';
+export type ErasureOrigin = 'admin_api' | 'cli' | 'self_service' | 'retention';
+
+export interface ErasureRequestsTable {
+  id: string;
+  identifier_kind: 'email' | 'user' | 'anonymous' | null;
+  identifier_hash: Buffer | null;
+  requested_by: string;
+  origin: ErasureOrigin;
+  requested_at: ColumnType<Date, Date | undefined, never>;
+  deadline_at: Date;
+  state: ColumnType<ErasureState, ErasureState | undefined, ErasureState>;
+  step: ColumnType<number, number | undefined, number>;
+  deep_verify: ColumnType<boolean, boolean | undefined, boolean>;
+  work: ColumnType<Record<string, unknown>, string | undefined, string>;
+  subject_sealed: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  counts: ColumnType<Record<string, number>, string | undefined, string>;
+  webhooks: ColumnType<unknown[], string | undefined, string>;
+  verification: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  receipt: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  receipt_signature: string | null;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+  completed_at: Date | null;
 }
 
 export interface Database {
@@ -261,6 +288,7 @@ export interface Database {
   'app.outbox': OutboxTable;
   'app.suppressions': SuppressionsTable;
   'app.broadcast_ticks': BroadcastTicksTable;
+  'app.erasure_requests': ErasureRequestsTable;
 }
 
 export type IdentityKind = 'email' | 'user' | 'anonymous' | 'phone';
@@ -276,6 +304,13 @@ export interface VaultDatabase {
     created_at: ColumnType<Date, Date | undefined, never>;
   };
   'vault.subject_fields': { profile_id: string; field: string; ciphertext: Buffer; source_id: string; acquired_at: Date };
+  'vault.erasure_tombstones': {
+    kind: IdentityKind;
+    hash: Buffer;
+    request_id: string;
+    erased_at: ColumnType<Date, Date | undefined, never>;
+    expires_at: Date;
+  };
   'vault.profile_merges': {
     loser_id: string;
     winner_id: string;

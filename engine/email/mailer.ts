@@ -2,10 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { createTransport, type NodemailerError, type SendMailOptions } from 'nodemailer';
+import { createTransport, type NodemailerError } from 'nodemailer';
 import { isPermanentResponseCode } from 'nodemailer/lib/errors';
 import type { Logger } from '../log/logger';
 import { scrubText } from '../privacy/scrub-text';
+import { type ComposedMessage, createMimeComposer, MimeError, type MimeComposer } from './mime';
+import { createSmtpPool } from './smtp-pool';
 
 /** A rendered message, ready to go. */
 export interface OutgoingEmail {
@@ -118,16 +120,19 @@ export function messageIdHeader(messageId: string): string {
   return id.includes('@') ? `<${id}>` : `<${id}@consentflow>`;
 }
 
-function compose(email: OutgoingEmail): SendMailOptions {
-  const message: SendMailOptions = {
-    to: email.to,
-    subject: email.subject,
-    text: email.text,
-    messageId: messageIdHeader(email.messageId),
-  };
-  if (email.html !== undefined) message.html = email.html;
-  if (email.headers !== undefined) message.headers = { ...email.headers };
-  return message;
+/**
+ * The message's bytes and envelope (mime.ts): composed once, synchronously, and handed to the
+ * transport as they are. A message that cannot be composed fails permanently, before any relay sees it.
+ */
+function compose(composer: MimeComposer, email: OutgoingEmail): ComposedMessage & { readonly messageId: string } {
+  const messageId = messageIdHeader(email.messageId);
+  try {
+    const { envelope, raw } = composer.compose({ to: email.to, subject: email.subject, text: email.text, html: email.html, messageId, headers: email.headers });
+    return { envelope, raw, messageId };
+  } catch (err) {
+    if (err instanceof MimeError) throw new DeliveryError(`email not delivered: ${err.message}`, { permanent: true, code: 'EMESSAGE' });
+    throw err;
+  }
 }
 
 /**
@@ -144,32 +149,30 @@ export function createMailer(options: MailerOptions): Mailer {
 }
 
 function smtpMailer(smtpUrl: string, options: MailerOptions, delivered: (d: Delivery) => Delivery): Mailer {
-  const transport = createTransport(
-    {
-      url: smtpUrl,
-      pool: true,
-      maxConnections: options.poolSize ?? 5,
-      ...dkimOptions(options),
-      // nodemailer's defaults (2 min to connect, 10 min of silence) would hold a worker's job far
-      // past any sensible retry; a relay that answers at all answers within seconds.
-      connectionTimeout: 10_000,
-      greetingTimeout: 10_000,
-      dnsTimeout: 10_000,
-      socketTimeout: 30_000,
-    },
-    { from: options.from },
-  );
+  const pool = createSmtpPool({
+    url: smtpUrl,
+    maxConnections: options.poolSize ?? 5,
+    ...dkimOptions(options),
+    // nodemailer's defaults (2 min to connect, 10 min of silence) would hold a worker's job far
+    // past any sensible retry; a relay that answers at all answers within seconds.
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    dnsTimeout: 10_000,
+    socketTimeout: 30_000,
+  });
+  const composer = createMimeComposer(options.from);
   const inFlight = new Set<Promise<unknown>>();
   let closed = false;
 
   return {
     async send(email) {
       if (closed) throw new DeliveryError('email not delivered: the mailer is closed', { permanent: false, code: 'ECLOSED' });
-      const sending = transport.sendMail(compose(email));
+      const { envelope, raw, messageId } = compose(composer, email);
+      const sending = pool.send(envelope, raw);
       inFlight.add(sending);
       try {
-        const info = await sending;
-        return delivered({ via: 'smtp', messageId: info.messageId, response: info.response });
+        const reply = await sending;
+        return delivered({ via: 'smtp', messageId, response: reply.response });
       } catch (err) {
         throw toDeliveryError(err);
       } finally {
@@ -181,14 +184,15 @@ function smtpMailer(smtpUrl: string, options: MailerOptions, delivered: (d: Deli
       closed = true;
       // Let deliveries under way finish: a message cut off mid-DATA would be sent again by its retry.
       await Promise.allSettled([...inFlight]);
-      transport.close();
+      pool.close();
     },
   };
 }
 
 function outboxMailer(options: MailerOptions, delivered: (d: Delivery) => Delivery): Mailer {
-  // nodemailer builds the exact bytes an SMTP relay would get; CRLF line ends, as RFC 5322 §2.1 asks.
-  const transport = createTransport({ streamTransport: true, buffer: true, newline: 'windows', ...dkimOptions(options) }, { from: options.from });
+  // The exact bytes an SMTP relay would get (mime.ts, DKIM-signed here when configured); CRLF line ends, as RFC 5322 §2.1 asks.
+  const transport = createTransport({ streamTransport: true, buffer: true, newline: 'windows', ...dkimOptions(options) });
+  const composer = createMimeComposer(options.from);
   let closed = false;
 
   return {
@@ -196,7 +200,7 @@ function outboxMailer(options: MailerOptions, delivered: (d: Delivery) => Delive
       if (closed) throw new DeliveryError('email not delivered: the mailer is closed', { permanent: false, code: 'ECLOSED' });
       const messageId = messageIdHeader(email.messageId);
       try {
-        const info = await transport.sendMail(compose(email));
+        const info = await transport.sendMail(compose(composer, email));
         const bytes = Buffer.isBuffer(info.message) ? info.message : Buffer.from(String(info.message));
         const name = `${new Date().toISOString().replace(/:/g, '-')}-${email.messageId.replace(/[^A-Za-z0-9._-]/g, '_')}.eml`;
         const file = await writeAtomically(options.outboxDir, name, bytes);

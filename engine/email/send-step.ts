@@ -1,28 +1,33 @@
-import { durationMs } from '../../schemas/rules/conditions';
+import { sql } from 'kysely';
 import type { Config, Keys } from '../config';
-import { campaignDecision } from '../automation/campaign-decision';
-import { recordDecisions } from '../consent/decisions';
-import { decide } from '../consent/gate';
-import { consentOf } from '../consent/ledger';
-import { preferenceLink, unsubscribeLink } from '../consent/links';
+import { preferenceLink, signLink, unsubscribeLink } from '../consent/links';
 import type { Databases } from '../db/connect';
-import type { Db, SendState, TraitValue } from '../db/types';
-import { addToOutbox } from '../outbox/outbox';
+import type { Db, SendState } from '../db/types';
 import type { CompiledRuleSet } from '../rules/compile';
-import { isTimeZone, quietHoursEnd } from '../rules/journey';
 import { blindIndex } from '../vault/crypto';
-import { readSendingFields } from '../vault/fields';
 import { normalizeEmail } from '../vault/normalize';
+import { coalesce } from './coalesce';
+import { type DomainLimiter, type DomainTake, deferClaimedSend } from './domain-limits';
 import { DeliveryError, type Mailer } from './mailer';
+import { type Claimed, claimSends } from './send-claim';
+import { readSendingFieldsOf } from './send-fields';
+import type { SendOutcome } from './send-outcome';
 import type { TemplateSet } from './templates';
 import { addTracking } from './tracking';
+import { unsubscribeMailto } from './unsubscribe-mail';
+
+export type { SendOutcome } from './send-outcome';
 
 /**
- * One scheduled send, at its time. In this order (issue 6): the row is claimed (scheduled →
+ * Scheduled sends, at their time. In this order (issue 6): the row is claimed (scheduled →
  * sending); consent for the campaign's purposes, exit, quiet hours and the frequency cap are checked
- * again now (a withdrawal wins over anything scheduled: DESIGN.md invariant 2); the address and first
- * name are decrypted from the vault (here only: invariant 5); the suppression list is checked; the
- * template is rendered; the message goes out with a Message-ID derived from the send id.
+ * again now (a withdrawal wins over anything scheduled: DESIGN.md invariant 2; send-claim.ts); the
+ * address and first name are decrypted from the vault (here only: invariant 5); the suppression list
+ * is checked; the template is rendered; the message goes out with a Message-ID derived from the send id.
+ *
+ * The email worker claims the sends whose jobs it holds together, in batches (createSender): the
+ * claim, the vault read, the suppression check and the final update each take one statement for the
+ * batch, not one a send. `performSend` is the same path for a single send.
  */
 
 export interface SendDeps {
@@ -33,156 +38,199 @@ export interface SendDeps {
   readonly templates: TemplateSet;
   readonly mailer: Mailer;
   readonly traitNames: ReadonlySet<string>;
+  /** EMAIL_DOMAIN_RATE_LIMITS (domain-limits.ts); unset: no per-domain limit. */
+  readonly domainLimiter?: DomainLimiter | undefined;
 }
 
-export type SendOutcome =
-  | { readonly state: 'sent'; readonly messageId: string }
-  | { readonly state: 'skipped' | 'failed' | 'cancelled'; readonly reason: string }
-  | { readonly state: 'deferred'; readonly until: Date }
-  | { readonly state: 'not_due' | 'not_scheduled' | 'in_flight' };
-
-/** A claim older than this is a worker that died mid-send: the send is taken over (same Message-ID). */
-const STALE_CLAIM_MS = 2 * 60_000;
-
-async function finish(db: Db, sendId: string, state: SendState, reason: string | null, extra: { sent_at?: Date; message_id?: string } = {}): Promise<void> {
-  await db.updateTable('app.scheduled_sends').set({ state, state_reason: reason, ...extra }).where('id', '=', sendId).execute();
+/** The end of a claimed send, as its row records it. */
+interface FinishRow {
+  readonly sendId: string;
+  readonly state: SendState;
+  readonly reason: string | null;
+  readonly sentAt?: Date;
+  readonly messageId?: string;
 }
 
-interface Claimed {
-  readonly profileId: string;
-  readonly campaignId: string;
-  readonly template: string;
-  readonly messageId: string;
-  readonly traits: Readonly<Record<string, TraitValue>>;
-  readonly tracking: boolean;
+/** Writes a finished send's row: alone (performSend) or with others' (the worker's group commit). */
+type Finish = (row: FinishRow) => Promise<void>;
+
+async function finishRows(db: Db, rows: readonly FinishRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await sql`update app.scheduled_sends as s
+    set state = v.state, state_reason = v.reason, sent_at = coalesce(v.sent_at, s.sent_at), message_id = coalesce(v.message_id, s.message_id)
+    from unnest(${rows.map((r) => r.sendId)}::uuid[], ${rows.map((r) => r.state)}::text[], ${rows.map((r) => r.reason)}::text[],
+      ${rows.map((r) => r.sentAt ?? null)}::timestamptz[], ${rows.map((r) => r.messageId ?? null)}::text[]) as v(id, state, reason, sent_at, message_id)
+    where s.id = v.id`.execute(db);
 }
 
-/** Claims the row and checks everything that can be checked before decrypting anything. */
-async function claim(deps: SendDeps, sendId: string, now: Date): Promise<Claimed | SendOutcome> {
-  const db = deps.databases.db;
-  return db.transaction().execute(async (trx): Promise<Claimed | SendOutcome> => {
-    // The send row alone is locked: a batch that exits the journey meanwhile (holding the profile)
-    // waits for this claim and then finds the send no longer `scheduled`. Consent is read now, at
-    // the claim, the moment of action; no profile lock is needed, so none can deadlock.
-    const send = await trx.selectFrom('app.scheduled_sends').selectAll().where('id', '=', sendId).forUpdate().executeTakeFirst();
-    if (!send) return { state: 'not_scheduled' };
-    if (send.state === 'sending' && send.claimed_at && now.getTime() - send.claimed_at.getTime() < STALE_CLAIM_MS) return { state: 'in_flight' };
-    if (send.state !== 'scheduled' && send.state !== 'sending') return { state: 'not_scheduled' };
-    if (send.due_at.getTime() > now.getTime() + 1_000) return { state: 'not_due' };
-    const skip = async (reason: string): Promise<SendOutcome> => {
-      await trx.updateTable('app.scheduled_sends').set({ state: 'skipped', state_reason: reason }).where('id', '=', sendId).execute();
-      await recordDecisions(trx, [
-        campaignDecision(send.profile_id, send.campaign_id, deps.compiled.campaigns.get(send.campaign_id), 'send_skipped', false, reason, {
-          send: sendId,
-          step: send.step_id,
-        }),
-      ]);
-      return { state: 'skipped', reason };
-    };
+/** A claimed send with its recipient, ready to render and deliver. */
+interface Ready {
+  readonly claimed: Claimed;
+  readonly to: string;
+  readonly address: string;
+  readonly firstName: string | undefined;
+  readonly hash: Buffer;
+}
 
-    const campaign = deps.compiled.campaigns.get(send.campaign_id);
-    if (!campaign) return skip('the campaign is no longer in the rule set');
-    const enrolment = await trx.selectFrom('app.enrolments').select(['state']).where('id', '=', send.enrolment_id).executeTakeFirst();
-    if (!enrolment || enrolment.state === 'exited' || enrolment.state === 'ended') return skip(`the journey ${enrolment ? enrolment.state : 'is gone'}`);
-    const consentState = await consentOf(trx, send.profile_id);
-    const consent = decide(deps.compiled.ruleSet.purposes, consentState, { purposes: campaign.file.purposes });
-    if (!consent.allowed) return skip(`no consent at send time: ${consent.reason}`);
-    if (!deps.templates.has(send.template)) return skip(`no template ${send.template} in the rule set`);
+/** A send of the batch once claimed and read: ready to deliver, or its outcome (a skip's once its row is written). */
+type Prepared = Ready | SendOutcome | Promise<SendOutcome>;
 
-    const profile = await trx.selectFrom('app.profiles').select('traits').where('id', '=', send.profile_id).executeTakeFirst();
-    if (!profile) return skip('the profile no longer exists');
-    const limits = campaign.file.limits;
-    if (limits.quiet_hours) {
-      const tz = (profile.traits as Record<string, TraitValue>).timezone?.v;
-      const zone = typeof tz === 'string' && isTimeZone(tz) ? tz : limits.quiet_hours.timezone;
-      const until = quietHoursEnd(now, limits.quiet_hours, zone);
-      if (until) {
-        // Checked again at send time: a retry or a late job must not wake anyone at night.
-        await trx.updateTable('app.scheduled_sends').set({ due_at: until, deferred_from: send.deferred_from ?? send.due_at }).where('id', '=', sendId).execute();
-        await addToOutbox(trx, [{ queue: 'email', job: 'send', jobId: `send-${sendId}-${until.getTime()}`, payload: { sendId }, runAt: until }]);
-        return { state: 'deferred', until };
-      }
+/** The rule set of the moment a batch starts, for the whole batch (the getters follow reloads). */
+interface Rules {
+  readonly compiled: CompiledRuleSet;
+  readonly templates: TemplateSet;
+  readonly traitNames: ReadonlySet<string>;
+}
+
+/**
+ * Once the batch is claimed, reads the claimed sends' recipients from the vault and checks them
+ * against the suppression list, a statement each for the whole batch. If either read fails, the
+ * claimed sends go back to `scheduled` and fail, so their jobs retry.
+ */
+async function prepare(deps: SendDeps, claiming: Promise<Array<Claimed | SendOutcome>>, finish: Finish): Promise<Prepared[]> {
+  const claims = await claiming;
+  const claimed = claims.filter((c): c is Claimed => 'sendId' in c);
+  if (claimed.length === 0) return claims.map((c) => ('sendId' in c ? { state: 'in_flight' } : c));
+  const checked = new Map<string, Ready | string>();
+  try {
+    const fields = await readSendingFieldsOf(deps.databases.vaultDb, deps.keys.master, claimed.map((c) => c.profileId));
+    const ready: Ready[] = [];
+    for (const c of claimed) {
+      const f = fields.get(c.profileId);
+      const address = f?.email ? normalizeEmail(f.email) : undefined;
+      if (!f?.email || !address) checked.set(c.sendId, 'no email address in the vault');
+      else ready.push({ claimed: c, to: f.email, address, firstName: f.firstName, hash: blindIndex(deps.keys.pseudonym, 'email', address) });
     }
-    const cap = limits.frequency_cap;
-    if (cap) {
-      const since = new Date(now.getTime() - durationMs(cap.per));
-      const sent = await trx
-        .selectFrom('app.scheduled_sends')
-        .select((eb) => eb.fn.countAll<string>().as('n'))
-        .where('profile_id', '=', send.profile_id)
-        .where('state', 'in', ['sent', 'sending'])
-        .where('id', '!=', sendId)
-        .where('sent_at', '>=', since)
-        .executeTakeFirst();
-      const count = Number(sent?.n ?? 0);
-      if (count >= cap.max) return skip(`frequency cap at send time: ${count} ${cap.channel} sends in the last ${cap.per}, at most ${cap.max}`);
+    const suppressions =
+      ready.length === 0 ? [] : await deps.databases.db.selectFrom('app.suppressions').select(['hash', 'reason']).where('hash', 'in', ready.map((r) => r.hash)).execute();
+    const suppressed = new Map(suppressions.map((s) => [s.hash.toString('hex'), s.reason]));
+    for (const r of ready) {
+      const reason = suppressed.get(r.hash.toString('hex'));
+      checked.set(r.claimed.sendId, reason === undefined ? r : `the address is suppressed (${reason})`);
     }
-    const messageId = send.message_id ?? `send-${sendId}`;
-    await trx
-      .updateTable('app.scheduled_sends')
-      .set({ state: 'sending', claimed_at: now, attempts: send.attempts + 1, message_id: messageId })
-      .where('id', '=', sendId)
-      .execute();
-    return {
-      profileId: send.profile_id,
-      campaignId: send.campaign_id,
-      template: send.template,
-      messageId,
-      traits: profile.traits as Record<string, TraitValue>,
-      // Opens and clicks only with consent to tie behaviour to the person (analytics), read with the rest.
-      tracking: decide(deps.compiled.ruleSet.purposes, consentState, { capability: 'link_events_to_profile' }).allowed,
-    };
+  } catch (err) {
+    // The sends were claimed: release them, so the jobs' retries claim them again.
+    const reason = `retrying: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
+    await Promise.allSettled(claimed.map((c) => finish({ sendId: c.sendId, state: 'scheduled', reason })));
+    throw err;
+  }
+  return claims.map((c): Prepared => {
+    if (!('sendId' in c)) return c;
+    const check = checked.get(c.sendId);
+    if (check === undefined) return { state: 'in_flight' };
+    if (typeof check !== 'string') return check;
+    return finish({ sendId: c.sendId, state: 'skipped', reason: check }).then((): SendOutcome => ({ state: 'skipped', reason: check }));
   });
 }
 
+interface SendBatch {
+  /**
+   * Settles once the batch's claim is committed: the next batch may claim (the reads of this one and
+   * its deliveries may still be under way).
+   */
+  readonly claimed: Promise<unknown>;
+  /** One a send id, in order: each settles when its own send is over (throws to have the job retried). */
+  readonly outcomes: ReadonlyArray<Promise<SendOutcome>>;
+}
+
+/** Starts the sends of one batch (a send id may appear twice: the second finds it in flight). */
+function startSends(deps: SendDeps, sendIds: readonly string[], now: Date, finish: Finish): SendBatch {
+  const rules: Rules = { compiled: deps.compiled, templates: deps.templates, traitNames: deps.traitNames };
+  const claimed = claimSends({ databases: deps.databases, compiled: rules.compiled, templates: rules.templates }, sendIds, now);
+  const prepared = prepare(deps, claimed, finish);
+  const outcomes = sendIds.map(async (_, i): Promise<SendOutcome> => {
+    const entry = (await prepared)[i];
+    if (!entry) throw new Error('a send of the batch was not prepared');
+    return 'claimed' in entry ? deliver(deps, rules, entry, now, finish) : entry;
+  });
+  return { claimed, outcomes };
+}
+
+/** One send, now: the worker's path, for a batch of one, its row written alone. */
 export async function performSend(deps: SendDeps, sendId: string, now = new Date()): Promise<SendOutcome> {
-  const claimed = await claim(deps, sendId, now);
-  if ('state' in claimed) return claimed;
   const db = deps.databases.db;
-  const { vaultDb } = deps.databases;
-  const fields = await readSendingFields(vaultDb, deps.keys.master, claimed.profileId);
-  const address = fields?.email ? normalizeEmail(fields.email) : undefined;
-  if (!fields?.email || !address) {
-    await finish(db, sendId, 'skipped', 'no email address in the vault');
-    return { state: 'skipped', reason: 'no email address in the vault' };
-  }
-  const hash = blindIndex(deps.keys.pseudonym, 'email', address);
-  const suppressed = await db.selectFrom('app.suppressions').select('reason').where('hash', '=', hash).executeTakeFirst();
-  if (suppressed) {
-    await finish(db, sendId, 'skipped', `the address is suppressed (${suppressed.reason})`);
-    return { state: 'skipped', reason: `the address is suppressed (${suppressed.reason})` };
-  }
-  const campaign = deps.compiled.campaigns.get(claimed.campaignId);
+  const [outcome] = startSends(deps, [sendId], now, (row) => finishRows(db, [row])).outcomes;
+  if (!outcome) throw new Error('the send was not started');
+  return outcome;
+}
+
+export interface SenderOptions {
+  /** Most sends claimed (and rows written) in one statement: the jobs the worker runs at once. */
+  readonly maxBatch: number;
+  /** How long a claim waits for more sends before it starts (default 0: at once, with what has arrived). */
+  readonly claimWaitMs?: number;
+  /**
+   * How long a finished send's row waits for others' before it is written (default 0). A wait makes
+   * fewer, bigger statements, but the row says `sent` that much after the relay took the message.
+   */
+  readonly finishWaitMs?: number;
+}
+
+/**
+ * The email worker's sender: the sends of the jobs it runs at once are claimed together, and their
+ * rows written together when they end (coalesce.ts: a batch takes whatever arrived while the one
+ * before it ran, up to `maxBatch`). Each call settles with its own send, as performSend would.
+ */
+export function createSender(deps: SendDeps, options: SenderOptions): (sendId: string) => Promise<SendOutcome> {
+  const db = deps.databases.db;
+  const finish = coalesce<FinishRow, void>(
+    (rows) => {
+      const done = finishRows(db, rows);
+      return { done, results: rows.map(() => done) };
+    },
+    { maxBatch: options.maxBatch, waitMs: options.finishWaitMs ?? 0 },
+  );
+  return coalesce<string, SendOutcome>(
+    (sendIds) => {
+      const batch = startSends(deps, sendIds, new Date(), finish);
+      return { done: batch.claimed, results: batch.outcomes };
+    },
+    { maxBatch: options.maxBatch, waitMs: options.claimWaitMs ?? 0 },
+  );
+}
+
+/** Renders and delivers one claimed send, and records how it ended. */
+async function deliver(deps: SendDeps, rules: Rules, ready: Ready, now: Date, finish: Finish): Promise<SendOutcome> {
+  const { claimed, to, address } = ready;
+  const { sendId } = claimed;
+  const domainTurn = await takeDomainTurn(deps, sendId, address, now, finish);
+  if (domainTurn) return domainTurn;
+  // A batch's sends become ready at once; each is rendered in a turn of its own, so the relay's
+  // replies to the messages before it are read in between rather than after the whole batch.
+  await new Promise((resolve) => setImmediate(resolve));
+  const campaign = rules.compiled.campaigns.get(claimed.campaignId);
   const traits = Object.fromEntries(
     Object.entries(claimed.traits)
-      .filter(([name]) => deps.traitNames.has(name))
+      .filter(([name]) => rules.traitNames.has(name))
       .map(([name, t]) => [name, t.v]),
   );
   const base = deps.config.http.publicUrl;
   const unsubscribe = unsubscribeLink(base, deps.keys.linkSigning, sendId);
-  const rendered = await deps.templates.render(claimed.template, {
-    ...(fields.firstName ? { first_name: fields.firstName } : {}),
+  const preferences = preferenceLink(base, deps.keys.linkSigning, claimed.profileId);
+  const mailto = deps.config.email.unsubscribeMailto;
+  const rendered = await rules.templates.render(claimed.template, {
+    ...(ready.firstName ? { first_name: ready.firstName } : {}),
     traits,
     unsubscribe_url: unsubscribe,
-    preferences_url: preferenceLink(base, deps.keys.linkSigning, claimed.profileId),
+    preferences_url: preferences,
     campaign: { id: claimed.campaignId, name: campaign?.file.name ?? claimed.campaignId },
     send_id: sendId,
   });
-  const preferences = preferenceLink(base, deps.keys.linkSigning, claimed.profileId);
   // Opens and clicks only with the person's consent to tie behaviour to them (analytics).
   const html = claimed.tracking
     ? addTracking(rendered.html, base, deps.keys.linkSigning, sendId, [unsubscribe, preferences])
     : rendered.html;
   try {
     await deps.mailer.send({
-      to: fields.email,
+      to,
       subject: rendered.subject,
       html,
       text: rendered.text,
       messageId: claimed.messageId,
       headers: {
-        // RFC 8058 one-click unsubscribe, as Gmail and Yahoo require of bulk senders.
-        'List-Unsubscribe': `<${unsubscribe}>`,
+        // RFC 8058 one-click unsubscribe, as Gmail and Yahoo require of bulk senders; with a mailbox
+        // that `consentflow unsubscribe-mail` reads, the mailto form too (RFC 2369), same token.
+        'List-Unsubscribe': mailto ? `<${unsubscribe}>, <${unsubscribeMailto(mailto, signLink(deps.keys.linkSigning, 'unsub', { s: sendId }))}>` : `<${unsubscribe}>`,
         'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
         'X-Consentflow-Campaign': claimed.campaignId,
       },
@@ -190,23 +238,42 @@ export async function performSend(deps: SendDeps, sendId: string, now = new Date
   } catch (err) {
     if (err instanceof DeliveryError && err.permanent) {
       const reason = `refused by the relay: ${err.message}`.slice(0, 500);
-      await finish(db, sendId, 'failed', reason);
+      await finish({ sendId, state: 'failed', reason });
       // 5.1.x: the mailbox does not exist (RFC 3463): never mail it again.
       if (/\b5\.1\.\d\b/.test(err.message)) {
-        await db
+        await deps.databases.db
           .insertInto('app.suppressions')
-          .values({ hash, reason: 'hard_bounce', detail: `send ${sendId}` })
+          .values({ hash: ready.hash, reason: 'hard_bounce', detail: `send ${sendId}` })
           .onConflict((oc) => oc.column('hash').doNothing())
           .execute();
       }
       return { state: 'failed', reason };
     }
     // Transient: back to scheduled, and the queue retries with backoff.
-    await finish(db, sendId, 'scheduled', `retrying: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500));
+    await finish({ sendId, state: 'scheduled', reason: `retrying: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500) });
     throw err;
   }
-  await finish(db, sendId, 'sent', null, { sent_at: new Date(), message_id: claimed.messageId });
+  await finish({ sendId, state: 'sent', reason: null, sentAt: new Date(), messageId: claimed.messageId });
   return { state: 'sent', messageId: claimed.messageId };
+}
+
+/**
+ * The recipient domain's turn (EMAIL_DOMAIN_RATE_LIMITS): undefined to send now; else the claim is
+ * released back to `scheduled` at the domain's next free turn, never attempted, never lost.
+ */
+async function takeDomainTurn(deps: SendDeps, sendId: string, address: string, now: Date, finish: Finish): Promise<SendOutcome | undefined> {
+  if (!deps.domainLimiter) return undefined;
+  let turn: DomainTake;
+  try {
+    turn = await deps.domainLimiter.take(address, sendId, now);
+  } catch (err) {
+    // Redis unreachable: back to scheduled, and the queue retries with backoff.
+    await finish({ sendId, state: 'scheduled', reason: `retrying: the domain rate limit could not be read: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500) });
+    throw err;
+  }
+  if (turn.ok) return undefined;
+  await deferClaimedSend(deps.databases.db, sendId, turn.until);
+  return { state: 'deferred', until: turn.until, reason: 'domain_rate_limit' };
 }
 
 /** Overdue sends still scheduled: their job may be gone (a Redis loss); queue them again (same id). */

@@ -13,7 +13,7 @@ import type { AutomationDeps, AutomationOutcome } from '../automation/run-automa
 import { applyBatchConsent, carriesBrowserSignal, type ConsentStepOptions } from './consent-step';
 import { lockProfiles, markMergesApplied, touchedProfiles } from './merges';
 import type { EventPartitions } from './partitions';
-import { eventRows, piiWrites, profileUpserts, storedMessageId } from './rows';
+import { eventRows, piiWrites, profileUpserts, receiptMessageId, storedMessageId } from './rows';
 
 export interface BatchDeps {
   readonly databases: Databases;
@@ -139,11 +139,12 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
   let mergesToMark: string[] = [];
   const outcome = await db.transaction().execute(async (app): Promise<BatchOutcome> => {
     const unique = firstOccurrences(events);
+    const receiptIds = unique.map((e) => receiptMessageId(deps.keys.pseudonym, storedMessageId(e)));
     const fresh = await claimReceipts(
       app,
-      unique.map((e) => ({ sourceId: e.sourceId, messageId: storedMessageId(e), receivedAt: new Date(e.receivedAt) })),
+      unique.map((e, i) => ({ sourceId: e.sourceId, messageId: receiptIds[i] as string, receivedAt: new Date(e.receivedAt) })),
     );
-    const todo = unique.filter((e) => fresh.has(receiptKey(e)));
+    const todo = unique.filter((e, i) => fresh.has(`${e.sourceId}\u0000${receiptIds[i]}`));
     if (todo.length === 0) return { ...NOTHING_STORED, duplicates: events.length };
 
     const vaultWork = async (vault: VaultDbOrTrx) => {

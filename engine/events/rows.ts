@@ -3,6 +3,7 @@ import type { TraitValue } from '../db/types';
 import type { Resolution } from '../identity/resolve';
 import type { PropertiesPolicy } from '../privacy/properties-policy';
 import { scrubText } from '../privacy/scrub-text';
+import { pseudonymize } from '../vault/crypto';
 import type { FieldWrite } from '../vault/fields';
 import type { EventRow, ProfileUpsert } from './app-writes';
 import { minimizeContext } from './minimize-context';
@@ -36,6 +37,13 @@ function eventProperties(policy: PropertiesPolicy, type: EventType, name: string
  * (deterministically, so a replay still matches its receipt).
  */
 export const storedMessageId = (e: AcceptedEvent) => scrubText(e.messageId);
+
+/**
+ * What app.event_receipts keeps of a messageId: a keyed hash. The receipt must outlive the event
+ * (a replay months later is still a duplicate) and cannot be tied to a person to be erased with
+ * them, and a site may put an identifier in its messageIds; hashed, it reveals nothing.
+ */
+export const receiptMessageId = (pseudonymKey: Buffer, messageId: string) => pseudonymize(pseudonymKey, 'receipt', messageId);
 
 export function piiWrites(policy: PropertiesPolicy, events: readonly AcceptedEvent[], resolution: Resolution): FieldWrite[] {
   // The latest value of each field per profile wins; one write per (profile, field).

@@ -9,6 +9,7 @@ import { metricsRoutes } from './routes/metrics';
 import { pixelRoutes } from './routes/pixel';
 import { batchDeps } from '../runtime/batch';
 import { consentRoutes } from './routes/consent';
+import { forgetRoutes } from './routes/forget';
 import { preferenceRoutes } from './routes/preferences';
 import { unsubscribeRoutes } from './routes/unsubscribe';
 import { emailTrackingRoutes } from './routes/email-tracking';
@@ -67,6 +68,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
   );
   await app.register((scope) => preferenceRoutes(scope, deps), { prefix: '/p' });
   await app.register((scope) => unsubscribeRoutes(scope, deps), { prefix: '/u' });
+  await app.register((scope) => forgetRoutes(scope, deps), { prefix: '/f' });
   await app.register((scope) => emailTrackingRoutes(scope, deps));
   await app.register((scope) => pixelRoutes(scope, tracking));
   await app.register((scope) => adminRoutes(scope, deps), { prefix: '/admin/v1' });

@@ -20,6 +20,8 @@ export interface Resolution {
   readonly merges: ReadonlyArray<{ readonly loser: string; readonly winner: string }>;
   /** Unwrapped data keys of every resulting profile, for writing its PII. */
   readonly subjectKeys: ReadonlyMap<string, SubjectKey>;
+  /** Events dropped because one of their identifiers belongs to an erased person (their profile is null). */
+  readonly erased: number;
 }
 
 /** Another transaction merged a profile this one read: read again. */
@@ -36,10 +38,27 @@ export class ResolutionConflict extends Error {
 export async function resolveProfiles(trx: VaultDbOrTrx, masterKey: Buffer, events: readonly EventIdentity[]): Promise<Resolution> {
   const allKeys = new Map<string, IdentityKey>();
   for (const e of events) for (const k of [...e.keys, ...e.lookupOnly]) allKeys.set(k.id, k);
-  if (allKeys.size === 0) return { profileIds: events.map(() => null), created: new Set(), merges: [], subjectKeys: new Map() };
+  if (allKeys.size === 0) return { profileIds: events.map(() => null), created: new Set(), merges: [], subjectKeys: new Map(), erased: 0 };
 
   const locks = [...new Set([...allKeys.values()].map((k) => lockNumber(k).toString()))].sort();
   await sql`select pg_advisory_xact_lock(n) from (select unnest(${locks}::bigint[]) as n order by 1) as ordered`.execute(trx);
+
+  // An erased person's identifiers (GDPR Art. 17): their events, still queued or sent later by a
+  // browser that kept its cookie, are dropped rather than turned into a new profile. The erasure
+  // worker takes the same locks before it writes the tombstones, so no batch slips between.
+  const tombstoned = await erasedKeys(trx, [...allKeys.values()]);
+  if (tombstoned.size > 0) {
+    const isErased = (e: EventIdentity) => [...e.keys, ...e.lookupOnly].some((k) => tombstoned.has(k.id));
+    const kept = events.map((e) => (isErased(e) ? null : e));
+    const live = kept.filter((e): e is EventIdentity => e !== null);
+    const inner = await resolveProfiles(trx, masterKey, live);
+    let next = 0;
+    return {
+      ...inner,
+      profileIds: kept.map((e) => (e === null ? null : (inner.profileIds[next++] ?? null))),
+      erased: events.length - live.length,
+    };
+  }
 
   const keyList = [...allKeys.values()];
   const rows = await trx
@@ -128,5 +147,16 @@ export async function resolveProfiles(trx: VaultDbOrTrx, masterKey: Buffer, even
     subjectKeys.delete(loser);
     merges.push({ loser, winner });
   }
-  return { profileIds: assigned.map((p) => (p === null ? null : root(p))), created: finalCreated, merges, subjectKeys };
+  return { profileIds: assigned.map((p) => (p === null ? null : root(p))), created: finalCreated, merges, subjectKeys, erased: 0 };
+}
+
+async function erasedKeys(trx: VaultDbOrTrx, keys: readonly IdentityKey[]): Promise<Set<string>> {
+  const rows = await trx
+    .selectFrom('vault.erasure_tombstones')
+    .select(['kind', 'hash'])
+    .where('kind', 'in', [...new Set(keys.map((k) => k.kind))])
+    .where('hash', 'in', keys.map((k) => k.hash))
+    .where('expires_at', '>', new Date())
+    .execute();
+  return new Set(rows.map((r) => `${r.kind}:${r.hash.toString('hex')}`));
 }

@@ -22,7 +22,12 @@ export interface Metrics {
  * One registry per process (not prom-client's global one), so tests can build several engines in one
  * process. Queue depths are read from Redis at scrape time, never cached.
  */
-export function createMetrics(queues: Queues | undefined, log: Logger): Metrics {
+export interface MetricSources {
+  /** Erasure requests past their deadline and not completed (GDPR Art. 12(3): one month at most). */
+  readonly overdueErasures: () => Promise<number>;
+}
+
+export function createMetrics(queues: Queues | undefined, log: Logger, sources?: MetricSources): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'consentflow_' });
 
@@ -93,6 +98,16 @@ export function createMetrics(queues: Queues | undefined, log: Logger): Metrics 
       registers: [registry],
       async collect() {
         this.set((await readDepths()) ? 1 : 0);
+      },
+    });
+  }
+  if (sources) {
+    new Gauge({
+      name: 'consentflow_erasure_requests_overdue',
+      help: 'Erasure requests past their deadline (ERASURE_DEADLINE_DAYS) and not completed: alert when above 0',
+      registers: [registry],
+      async collect() {
+        this.set(await sources.overdueErasures().catch(() => -1));
       },
     });
   }

@@ -1,6 +1,6 @@
 import type { KeepJobs } from 'bullmq';
 import type { z } from 'zod';
-import { BroadcastTickJob, ConfirmationEmailJob, IngestBatchJob, JourneyWakeJob, SendEmailJob } from '../../schemas/jobs';
+import { BroadcastTickJob, ConfirmationEmailJob, ErasureJob, ForgetConfirmationJob, IngestBatchJob, JourneyWakeJob, RetentionJob, SendEmailJob } from '../../schemas/jobs';
 
 export interface JobDefinition<Payload extends z.ZodType = z.ZodType> {
   readonly payload: Payload;
@@ -63,12 +63,35 @@ export const JOB_CATALOG = {
     description: 'emails to send: double opt-in confirmations and campaign sends (relayed from app.outbox when due)',
     jobs: {
       confirmation: { payload: ConfirmationEmailJob, attempts: 8, backoff: { type: 'exponential', delay: 2_000 }, timeoutMs: 60_000, sealed: false },
+      forget_confirmation: { payload: ForgetConfirmationJob, attempts: 8, backoff: { type: 'exponential', delay: 2_000 }, timeoutMs: 60_000, sealed: false },
       // SMTP 4xx and lost connections retry with backoff for about 17 hours; a 5xx fails at once.
       send: { payload: SendEmailJob, attempts: 15, backoff: { type: 'exponential', delay: 2_000 }, timeoutMs: 60_000, sealed: false },
     },
     removeOnComplete: true,
     removeOnFail: { age: 7 * DAY_SECONDS, count: 10_000 },
-    concurrency: 4,
+    // Sends wait mostly on PostgreSQL and the relay, and the jobs running at once are claimed together
+    // (engine/email/send-step.ts createSender): more at once means bigger batches, fewer statements.
+    concurrency: 64,
+  },
+  erasure: {
+    description: 'erasure requests (GDPR Art. 17), committed in app.erasure_requests first; each step resumes after a crash',
+    jobs: {
+      // Backoff up to about 4 days over 20 attempts; the request's deadline alert watches beyond that.
+      erase: { payload: ErasureJob, attempts: 20, backoff: { type: 'exponential', delay: 5_000 }, timeoutMs: 10 * 60_000, sealed: false },
+    },
+    removeOnComplete: true,
+    removeOnFail: { age: 30 * DAY_SECONDS, count: 10_000 },
+    concurrency: 2,
+  },
+  maintenance: {
+    description: 'housekeeping from job schedulers: the daily retention run (GDPR Art. 5(1)(e)), engine/privacy/retention',
+    jobs: {
+      // Every step is idempotent: a retry (or a second process) redoes only what is left.
+      retention: { payload: RetentionJob, attempts: 3, backoff: { type: 'exponential', delay: 60_000 }, timeoutMs: 60 * 60_000, sealed: false },
+    },
+    removeOnComplete: true,
+    removeOnFail: { age: 30 * DAY_SECONDS, count: 100 },
+    concurrency: 1,
   },
 } as const satisfies Record<string, QueueDefinition>;
 

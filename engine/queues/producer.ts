@@ -31,6 +31,10 @@ export class Queues {
         connection: this.connection,
         prefix: this.prefix,
         skipWaitingForReady: true,
+        // BullMQ logs every job's events (added, completed… with the job id) in a stream per queue.
+        // Nothing here reads it but a live listener; a short one costs less memory, and less for
+        // erasure to search (engine/privacy/erasure/purge-redis.ts). Trimming is approximate.
+        streams: { events: { maxLen: 1_000 } },
         // How long finished jobs stay is the worker's setting (engine/queues/worker.ts), not stored in
         // every job: each job's options then fit Redis's compact encoding better (bench:email).
       });

@@ -80,7 +80,19 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     await recordRuleSet(databases.db, rules.ruleSet);
     const queues = new Queues(redis, config.queuePrefix, queueSealingKey(keys.master));
     releasers.add('queues', () => queues.close());
-    const metrics = createMetrics(queues, log);
+    const metrics = createMetrics(queues, log, {
+      overdueErasures: async () =>
+        Number(
+          (
+            await databases.db
+              .selectFrom('app.erasure_requests')
+              .select((eb) => eb.fn.countAll<string>().as('n'))
+              .where('state', '<>', 'completed')
+              .where('deadline_at', '<', new Date())
+              .executeTakeFirstOrThrow()
+          ).n,
+        ),
+    });
     return { config, keys, log, databases, redisEndpoint, redis, queues, metrics, rules, releasers };
   } catch (err) {
     await releasers.releaseAll(log, config.shutdownTimeoutMs);

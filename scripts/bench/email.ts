@@ -5,6 +5,8 @@
  * `--quick`: 2,000 subscribers and 3 s ceiling runs instead of 10,000 and 10 s. `--profile`: the
  * worker runs with `--cpu-prof` and a statement counter (scripts/bench/count-queries.js), the script
  * prints where its time went and writes no figures to the docs (profiling slows the worker).
+ * `--no-docs`: prints the figures without writing them to the docs (trial runs). `--perf-map`: the
+ * same, the worker started with `--perf-basic-prof`, for `perf record -p PID` (CPU time, not wall time).
  *
  * 1. The ceiling: scripts/bench/smtp-client.ts, its own process, sends the pre-rendered digest over
  *    nodemailer's pooled transport with the engine mailer's options and pool size, as fast as it can;
@@ -51,6 +53,10 @@ import { type Receipt, type SmtpSink, startSmtpSink } from './smtp-sink';
 
 const quick = process.argv.includes('--quick');
 const profiling = process.argv.includes('--profile');
+/** `--perf-map`: the worker writes /tmp/perf-PID.map (node --perf-basic-prof), so `perf record -p PID` names its JavaScript. */
+const perfMap = process.argv.includes('--perf-map');
+/** `--no-docs` (and `--perf-map`): print the figures only (trial runs leave docs/benchmarks.md alone). */
+const writeDocs = !process.argv.includes('--no-docs') && !perfMap;
 const SUBSCRIBERS = quick ? 2_000 : 10_000;
 const CEILING_S = quick ? 3 : 10;
 /** Time between the tick and its sends being due: enough to enrol everyone and read Redis first. */
@@ -249,8 +255,9 @@ async function engineRun(
   const queryFile = path.join(ctx.dir, 'queries.json');
   const args = profiling
     ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--require', './scripts/bench/count-queries.js', 'bin/consentflow.js', 'worker', '--queues', 'email']
-    : ['bin/consentflow.js', 'worker', '--queues', 'email'];
+    : [...(perfMap ? ['--perf-basic-prof'] : []), 'bin/consentflow.js', 'worker', '--queues', 'email'];
   const worker = await startProcess(process.execPath, args, { ...env, BENCH_QUERY_COUNT_FILE: queryFile }, 'workers started');
+  if (perfMap) process.stdout.write(`email worker pid ${worker.pid} (perf map /tmp/perf-${worker.pid}.map)\n`);
   const readyIn = due.getTime() - Date.now();
   process.stdout.write(`email worker started ${(readyIn / 1_000).toFixed(1)} s before the sends are due\n`);
   let cpu: EngineRun['cpu'];
@@ -432,6 +439,10 @@ function report(r: Report): void {
   if (!complete) process.stdout.write(`\nWARNING: ${engine.received} messages received, ${engine.distinct} distinct, ${SUBSCRIBERS} expected\n`);
   if (profiling) {
     process.stdout.write('\n--profile: the worker ran under the profiler and the statement counter; docs/benchmarks.md left unchanged\n');
+    return;
+  }
+  if (!writeDocs) {
+    process.stdout.write('\n--no-docs or --perf-map: docs/benchmarks.md left unchanged\n');
     return;
   }
   const section = [

@@ -64,7 +64,7 @@ describe('consentflow CLI', () => {
       const env = testEnv({ DATABASE_URL: database.url });
       const first = runCli(['migrate'], env);
       expect(first.stderr).toBe('');
-      expect(first.stdout).toBe('applied 6 migration(s): app/0001_app_foundation, app/0002_ingestion, app/0003_consent, app/0004_rules, app/0005_email, vault/0001_vault\n');
+      expect(first.stdout).toBe('applied 9 migration(s): app/0001_app_foundation, app/0002_ingestion, app/0003_consent, app/0004_rules, app/0005_email, app/0006_erasure, app/0007_retention, vault/0001_vault, vault/0002_tombstones\n');
       expect(runCli(['migrate'], env).stdout).toBe('database is up to date\n');
     } finally {
       await database.drop();

@@ -1,31 +1,16 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { runDueAutomation } from '../../engine/automation/run-automation';
-import { reactToConsent } from '../../engine/automation/react-to-consent';
 import { appendLedger } from '../../engine/consent/ledger';
 import { createMailer } from '../../engine/email/mailer';
 import { performSend, type SendDeps } from '../../engine/email/send-step';
-import { processEventBatch } from '../../engine/events/process-batch';
 import { findProfileId } from '../../engine/identity/lookup';
-import { batchDeps } from '../../engine/runtime/batch';
-import type { AcceptedEvent, SegmentEvent } from '../../schemas/segment';
 import { tempDir } from '../support/config';
 import { basicAuth, postJson, startTestEngine, type TestEngine } from '../support/engine';
-import { SHIPPED_RULES_DIR } from '../support/rules';
 import { type ReceivedMessage, startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
 import { waitFor } from '../support/wait';
 import { subscribeWithDoubleOptIn } from '../support/double-opt-in';
+import { rulesWithoutQuietHours, subscriberWithWelcome as welcomeFor } from '../support/sends';
 
 const DAY = 24 * 60 * 60 * 1000;
-
-/** The shipped rules, with the welcome series' quiet hours off so "welcome now" does not depend on the hour of the test. */
-function rulesWithoutQuietHours(): string {
-  const dir = tempDir('cf-rules');
-  fs.cpSync(SHIPPED_RULES_DIR, dir, { recursive: true });
-  const file = path.join(dir, 'campaigns', 'welcome_series.yaml');
-  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/\n\s+quiet_hours:\n(\s+\w+: .*\n)+/, '\n'));
-  return dir;
-}
 
 const to = (messages: readonly ReceivedMessage[], address: string) => messages.filter((m) => m.to.includes(address));
 
@@ -126,26 +111,7 @@ describe('sending: relay failures, hard bounces, withdrawal after scheduling', (
   });
   const db = () => engine.services.databases.db;
 
-  /** A subscriber whose welcome is scheduled now (consent set up directly: double opt-in has its own test). */
-  async function subscriberWithWelcome(userId: string, email: string): Promise<{ profileId: string; sendId: string }> {
-    const now = new Date().toISOString();
-    const identify: AcceptedEvent = {
-      sourceId: engine.sourceId,
-      messageId: `${userId}-identify`,
-      receivedAt: now,
-      occurredAt: now,
-      signals: { gpc: false, dnt: false },
-      event: { type: 'identify', userId, traits: { email, firstName: 'Kim' } } as SegmentEvent,
-    };
-    await processEventBatch(batchDeps(engine.services), [identify]);
-    const profileId = (await findProfileId(engine.services.databases.vaultDb, engine.services.keys, [{ userId }])) as string;
-    await db().transaction().execute(async (trx) => {
-      await appendLedger(trx, [{ profileId, purpose: 'email_marketing', decision: 'granted', occurredAt: new Date(), sourceKind: 'admin', method: 'admin' }]);
-      await reactToConsent(trx, { compiled: engine.services.rules.compiled, catalog: engine.services.rules.purposes }, profileId);
-    });
-    const send = await db().selectFrom('app.scheduled_sends').select('id').where('profile_id', '=', profileId).where('template', '=', 'welcome').executeTakeFirstOrThrow();
-    return { profileId, sendId: send.id };
-  }
+  const subscriberWithWelcome = (userId: string, email: string) => welcomeFor(engine, userId, email);
 
   it('while the relay answers 421 the send is retried, and goes out once after recovery', async () => {
     const { sendId } = await subscriberWithWelcome('retry-me', 'retry.me@example.com');

@@ -1,4 +1,8 @@
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
+import { findProfileId } from '../../engine/identity/lookup';
+import { createErasureRequest } from '../../engine/privacy/erasure/request';
+import { runErasure } from '../../engine/privacy/erasure/run-erasure';
+import { tablesHolding, traceOf } from '../support/erasure';
 import { describeSubject } from '../../engine/identity/subject';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { basicAuth, countEvents, postJson, startTestEngine, type TestEngine, waitForEvents } from '../support/engine';
@@ -47,5 +51,28 @@ describe('ingestion with the vault in its own database', () => {
       .execute();
     expect(pending).toEqual([]);
     expect(await engine.services.databases.db.selectFrom('app.profiles').select('id').execute()).toHaveLength(1);
+  });
+
+  it('erases a person across both databases, verified by index and by the deep scan', async () => {
+    const auth = { authorization: basicAuth(engine.writeKey) };
+    await postJson(`${engine.url}/v1/identify`, { userId: 'sv-erased', anonymousId: 'sv-erased-anon', traits: { email: 'sv.erased@example.com' } }, auth);
+    await waitFor(async () => findProfileId(engine.services.databases.vaultDb, engine.services.keys, [{ userId: 'sv-erased' }]), { what: 'the person stored' });
+    const trace = await traceOf(engine.services, { email: 'sv.erased@example.com', userId: 'sv-erased', anonymousId: 'sv-erased-anon' });
+    const request = await createErasureRequest(engine.services.databases, engine.services.config, engine.services.keys, {
+      identifier: { email: 'sv.erased@example.com' },
+      origin: 'cli',
+      requestedBy: 'test',
+      deep: true,
+    });
+    if (!request.ok) throw new Error(request.error);
+    const outcome = await runErasure(engine.services, request.id);
+    if (outcome.outcome !== 'completed') throw new Error(outcome.outcome);
+    expect(outcome.receipt).toMatchObject({ profilesErased: 1, dataKeysDestroyed: 1, verification: { clean: true, deep: { clean: true } } });
+    for (const db of [engine.services.databases.db, engine.services.databases.vaultDb]) {
+      const left = await tablesHolding(db as unknown as Kysely<unknown>, ['app', 'vault'], trace.needles);
+      expect([...left.keys()].filter((t) => t !== 'app.suppressions' && t !== 'vault.erasure_tombstones')).toEqual([]);
+    }
+    // The other person of this file is untouched.
+    expect(await findProfileId(engine.services.databases.vaultDb, engine.services.keys, [{ userId: 'sv-user' }])).toBeDefined();
   });
 });

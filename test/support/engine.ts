@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Database } from '../../engine/db/types';
 import type { QueueName } from '../../engine/queues/catalog';
 import { createSource } from '../../engine/ingest/sources';
+import { receiptMessageId } from '../../engine/events/rows';
 import type { Services } from '../../engine/runtime/services';
 import { runProcess } from '../../workers/process';
 import { openTestServices, type TestServices } from './services';
@@ -68,7 +69,13 @@ export async function dumpAppSchema(db: Kysely<Database>): Promise<string> {
 export async function waitForReceipts(services: Services, messageIds: readonly string[]): Promise<void> {
   await waitFor(
     async () =>
-      (await services.databases.db.selectFrom('app.event_receipts').select('message_id').where('message_id', 'in', [...messageIds]).execute()).length ===
+      (
+        await services.databases.db
+          .selectFrom('app.event_receipts')
+          .select('message_id')
+          .where('message_id', 'in', messageIds.map((id) => receiptMessageId(services.keys.pseudonym, id)))
+          .execute()
+      ).length ===
       messageIds.length,
     { what: `receipts for ${messageIds.join(', ')}` },
   );

@@ -16,7 +16,7 @@ describe('configuration', () => {
     expect(config.queuePrefix).toBe('{cf}');
     expect(config.http.publicUrl).toBe('http://localhost:8080');
     expect(config.email).toEqual({ smtpUrl: undefined, from: 'consentflow <no-reply@localhost>', poolSize: 5, ratePerSecond: undefined, dkim: undefined });
-    expect(config.privacy).toEqual({ honorDnt: true });
+    expect(config.privacy).toMatchObject({ honorDnt: true, erasure: { deadlineDays: 30, suppress: true, tombstoneDays: 30, webhooks: [], webhookSecret: undefined } });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.email)).toBe(true);
     expect(Object.isFrozen(config.http)).toBe(true);
@@ -50,6 +50,15 @@ describe('configuration', () => {
     ['FALSE', false],
   ])('reads HONOR_DNT=%j as %j', (value, expected) => {
     expect(loadConfig({ HONOR_DNT: value }).privacy.honorDnt).toBe(expected);
+  });
+
+  it('reads the erasure settings and refuses bad ones, naming what is allowed', () => {
+    const config = loadConfig({ ERASURE_WEBHOOKS: 'https://crm.example.com/gdpr, http://10.0.0.5:8080/erase', ERASURE_SUPPRESS: 'false', ERASURE_DEADLINE_DAYS: '14' });
+    expect(config.privacy.erasure).toMatchObject({ webhooks: ['https://crm.example.com/gdpr', 'http://10.0.0.5:8080/erase'], suppress: false, deadlineDays: 14 });
+    expect(() => loadConfig({ ERASURE_WEBHOOKS: 'ftp://x.example.com' })).toThrow('ERASURE_WEBHOOKS: expected a comma-separated list of http:// or https:// URLs');
+    expect(() => loadConfig({ ERASURE_DEADLINE_DAYS: '0' })).toThrow('ERASURE_DEADLINE_DAYS="0": expected a positive number of days');
+    expect(() => loadConfig({ ERASURE_SUPPRESS: 'yes' })).toThrow('ERASURE_SUPPRESS="yes": expected true or false');
+    expect(() => loadConfig({ ERASURE_WEBHOOK_SECRET: 'short' })).toThrow('ERASURE_WEBHOOK_SECRET: expected a secret of at least 16 characters');
   });
 
   it.each([
@@ -152,4 +161,59 @@ describe('keys', () => {
     expect(loadConfig({ EMAIL_RATE_LIMIT: '50' }).email.ratePerSecond).toBe(50);
     expect(() => loadConfig({ EMAIL_RATE_LIMIT: 'fast' })).toThrow(/EMAIL_RATE_LIMIT="fast": expected a positive number of messages a second/);
   });
+});
+
+describe('per-domain rate limits and the unsubscribe mailbox', () => {
+  const problem = (env: Record<string, string>): string => {
+    try {
+      loadConfig(env);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as Error).message;
+    }
+    throw new Error(`no error for ${JSON.stringify(env)}`);
+  };
+
+  it('reads EMAIL_DOMAIN_RATE_LIMITS: lower case, punycode, * for each domain not listed; unset by default', () => {
+    expect(loadConfig({}).email.domainRateLimits).toBeUndefined();
+    expect(loadConfig({ EMAIL_DOMAIN_RATE_LIMITS: '' }).email.domainRateLimits).toBeUndefined();
+    expect(loadConfig({ EMAIL_DOMAIN_RATE_LIMITS: 'gmail.com=20/s, Outlook.COM = 600/m,bücher.de=10/h,*=50/s,wp.pl=1000/d' }).email.domainRateLimits).toEqual([
+      { domain: 'gmail.com', max: 20, perMs: 1_000 },
+      { domain: 'outlook.com', max: 600, perMs: 60_000 },
+      { domain: 'xn--bcher-kva.de', max: 10, perMs: 3_600_000 },
+      { domain: '*', max: 50, perMs: 1_000 },
+      { domain: 'wp.pl', max: 1000, perMs: 86_400_000 },
+    ]);
+  });
+
+  it.each([
+    ['gmail.com=20', "EMAIL_DOMAIN_RATE_LIMITS=\"gmail.com=20\": 'gmail.com=20' is not DOMAIN=COUNT/UNIT; expected a comma-separated list of DOMAIN=COUNT/UNIT such as gmail.com=20/s,outlook.com=600/m,*=50/s"],
+    ['gmail.com=20/w', "'gmail.com=20/w': 'w' is not a unit"],
+    ['gmail.com=0/s', "'gmail.com=0/s': the count must be a positive integer"],
+    ['gmail.com=-1/s', "'gmail.com=-1/s' is not DOMAIN=COUNT/UNIT"],
+    ['gmail.com=2.5/s', "'gmail.com=2.5/s' is not DOMAIN=COUNT/UNIT"],
+    ['gmail=20/s', "'gmail=20/s': 'gmail' is not a domain name"],
+    ['user@gmail.com=20/s', "'user@gmail.com=20/s': 'user@gmail.com' is not a domain name"],
+    ['gmail.com=20/s,,*=5/s', 'an empty entry; expected a comma-separated list'],
+    ['gmail.com=20/s,GMAIL.com=5/m', "'GMAIL.com' is listed twice; give each domain one limit"],
+  ])('rejects EMAIL_DOMAIN_RATE_LIMITS=%j saying what is wrong and what is allowed', (value, expected) => {
+    const message = problem({ EMAIL_DOMAIN_RATE_LIMITS: value });
+    expect(message).toContain(expected);
+    expect(message).not.toContain('\n');
+  });
+
+  it('reads UNSUBSCRIBE_MAILTO, a bare address', () => {
+    expect(loadConfig({}).email.unsubscribeMailto).toBeUndefined();
+    expect(loadConfig({ UNSUBSCRIBE_MAILTO: 'unsubscribe@news.example.com' }).email.unsubscribeMailto).toBe('unsubscribe@news.example.com');
+    expect(loadConfig({ UNSUBSCRIBE_MAILTO: 'list+unsub@example.com' }).email.unsubscribeMailto).toBe('list+unsub@example.com');
+  });
+
+  it.each(['unsubscribe', 'News <unsubscribe@news.example.com>', 'a b@news.example.com', 'u@news.example.com?subject=x', 'u@news.example.com\r\nBcc: x@y.example', 'u%40@news.example.com'])(
+    'rejects UNSUBSCRIBE_MAILTO=%j',
+    (value) => {
+      const message = problem({ UNSUBSCRIBE_MAILTO: value });
+      expect(message).toContain(`UNSUBSCRIBE_MAILTO=${JSON.stringify(value)}: expected a bare address such as unsubscribe@news.example.com`);
+      expect(message).not.toMatch(/\n/);
+    },
+  );
 });

@@ -15,6 +15,10 @@ import {
 } from './commands';
 import { sourcesAddCommand, sourcesListCommand, sourcesRevokeCommand, subjectShowCommand } from './ingestion-commands';
 import { registerRulesCommands } from './rules-commands';
+import { registerRetentionCommands } from './retention-commands';
+import { registerSubjectExportCommand } from './subject-export-command';
+import { registerErasureCommands } from './erasure-commands';
+import { unsubscribeMailCommand } from './unsubscribe-mail-command';
 
 import { packageVersion } from './package-version';
 
@@ -115,9 +119,17 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     .option('--anonymous-id <id>', 'an anonymousId (cookie or device id)')
     .option('--json', 'print JSON')
     .action(run((options: { email?: string; userId?: string; anonymousId?: string; json?: boolean }) => subjectShowCommand(context(), options)));
+  registerSubjectExportCommand(subject, { context: () => context(), run });
+  registerErasureCommands(subject, run, () => context());
+
+  program
+    .command('unsubscribe-mail')
+    .description('read one email sent to UNSUBSCRIBE_MAILTO on stdin (a mail server pipe) and apply its unsubscribe; exit 65 if it holds no valid token')
+    .action(run(() => unsubscribeMailCommand(context(), process.stdin, (line) => process.stderr.write(`${line}\n`))));
 
   // The rules group needs no database, Redis or keys: marketers run it on their machine and in CI.
   registerRulesCommands(program, { context: () => context(), run });
+  registerRetentionCommands(program, run, () => context());
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -4,7 +4,10 @@ import * as app0002 from './app/0002_ingestion';
 import * as app0003 from './app/0003_consent';
 import * as app0004 from './app/0004_rules';
 import * as app0005 from './app/0005_email';
+import * as app0006 from './app/0006_erasure';
+import * as app0007 from './app/0007_retention';
 import * as vault0001 from './vault/0001_vault';
+import * as vault0002 from './vault/0002_tombstones';
 
 /**
  * Migrations are listed here rather than read from a folder, so the same set runs from the compiled
@@ -16,10 +19,13 @@ const appMigrations: Record<string, Migration> = {
   '0003_consent': app0003,
   '0004_rules': app0004,
   '0005_email': app0005,
+  '0006_erasure': app0006,
+  '0007_retention': app0007,
 };
 
 const vaultMigrations: Record<string, Migration> = {
   '0001_vault': vault0001,
+  '0002_tombstones': vault0002,
 };
 
 export const appMigrationProvider: MigrationProvider = { getMigrations: async () => appMigrations };

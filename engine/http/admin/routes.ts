@@ -12,6 +12,8 @@ import { reloadRules } from '../../runtime/reload-rules';
 import { createApiKey, listApiKeys } from '../../auth/api-keys';
 import type { HttpDeps } from '../deps';
 import { allowRoles, requireApiKey } from './auth';
+import { erasureRoutes } from './erasure-routes';
+import { subjectExportRoute } from './subject-export-route';
 
 /** The admin API base. Later capabilities add their routes here, each with its roles. */
 export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
@@ -56,6 +58,8 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     return { consent: consentSummary(catalog, await consentOf(db, profileId), await pendingPurposes(db, profileId)) };
   });
 
+  subjectExportRoute(app, deps);
+
   // Re-reads the rule files in this process (each separate worker process reloads on SIGHUP).
   app.post('/rules/reload', { preHandler: allowRoles(deps, 'marketer', 'admin') }, async (request, reply) => {
     const result = await reloadRules({ rules: deps.rules, databases: deps.databases, log: deps.log, queues: deps.queues });
@@ -78,4 +82,6 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise
   });
 
   app.get('/queues', { preHandler: allowRoles(deps, 'operator') }, async () => ({ queues: await deps.queues.counts() }));
+
+  await erasureRoutes(app, deps);
 }

@@ -11,6 +11,7 @@ import { reactToConsent } from '../../automation/react-to-consent';
 import { relayAfterCommit } from '../../outbox/relay-after-commit';
 import type { HttpDeps } from '../deps';
 import { escapeHtml } from '../pages/layout';
+import { FORGET_TEXT, forgetSection, requestForgetEmail } from './forget';
 import { acceptForms, formValues, preferredLanguage, sendPage } from '../pages/respond';
 
 const TEXT = {
@@ -85,7 +86,7 @@ export async function preferenceRoutes(app: FastifyInstance, deps: HttpDeps): Pr
     return link.payload.p;
   }
 
-  async function render(reply: FastifyReply, lang: Lang, profileId: string, saved: boolean) {
+  async function render(reply: FastifyReply, lang: Lang, profileId: string, saved: boolean, token: string) {
     const t = TEXT[lang];
     const db = deps.databases.db;
     const catalog = catalogNow();
@@ -111,14 +112,24 @@ export async function preferenceRoutes(app: FastifyInstance, deps: HttpDeps): Pr
 <form method="post">
 ${fieldsets}
 <button type="submit">${escapeHtml(t.save)}</button>
-</form>`,
+</form>
+${forgetSection(lang, token)}`,
     );
   }
 
   app.get('/:token', async (request, reply) => {
     const lang = preferredLanguage(request, languages(catalogNow())) as Lang;
     const profileId = await profileFor(request, reply, lang);
-    return profileId ? render(reply, lang, profileId, false) : reply;
+    return profileId ? render(reply, lang, profileId, false, (request.params as { token: string }).token) : reply;
+  });
+
+  // "Forget me" (GDPR Art. 17): confirmed by a link sent to the person's mailbox (routes/forget.ts).
+  app.post('/:token/forget', async (request, reply) => {
+    const lang = preferredLanguage(request, languages(catalogNow())) as Lang;
+    const profileId = await profileFor(request, reply, lang);
+    if (!profileId) return reply;
+    await requestForgetEmail(deps, profileId);
+    return sendPage(reply, 202, lang, FORGET_TEXT[lang].section, `<p class="notice" role="status">${escapeHtml(FORGET_TEXT[lang].sent)}</p>`);
   });
 
   app.post('/:token', async (request, reply) => {
@@ -159,6 +170,6 @@ ${fieldsets}
       }
     });
     await relayAfterCommit(deps, outboxRows);
-    return render(reply, lang, profileId, true);
+    return render(reply, lang, profileId, true, (request.params as { token: string }).token);
   });
 }

@@ -1,9 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { reactToConsent } from '../../automation/react-to-consent';
-import { decide } from '../../consent/gate';
-import { appendLedger, consentOf } from '../../consent/ledger';
 import { verifyLink } from '../../consent/links';
-import { lockProfileRows } from '../../db/profile-locks';
+import { unsubscribeWithToken } from '../../consent/unsubscribe';
 import { relayAfterCommit } from '../../outbox/relay-after-commit';
 import { truncateIp } from '../../privacy/ip';
 import type { HttpDeps } from '../deps';
@@ -22,44 +19,20 @@ export async function unsubscribeRoutes(app: FastifyInstance, deps: HttpDeps): P
   acceptForms(app);
 
   async function unsubscribe(request: FastifyRequest, token: string): Promise<Outcome> {
-    const link = verifyLink(deps.keys.linkSigning, 'unsub', token);
-    if (!link.ok) return { ok: false, status: 400, message: 'This unsubscribe link is incomplete or has been altered, so nothing was changed. Use the link from the email itself.' };
-    const db = deps.databases.db;
-    const send = await db.selectFrom('app.scheduled_sends').select(['profile_id', 'campaign_id']).where('id', '=', link.payload.s).executeTakeFirst();
-    if (!send) return { ok: false, status: 410, message: 'We hold no data about you any more, so there is nothing to unsubscribe from.' };
-    const catalog = deps.rules.purposes;
-    const marketing = catalog.providing('send_marketing_email').map((p) => p.name);
-    const campaignPurposes = deps.rules.compiled.campaigns.get(send.campaign_id)?.file.purposes ?? marketing;
-    const purposes = marketing.filter((p) => campaignPurposes.includes(p));
-    let outboxRows = 0;
-    const withdrawn = await db.transaction().execute(async (trx) => {
-      await lockProfileRows(trx, [send.profile_id]);
-      const state = await consentOf(trx, send.profile_id);
-      // Only what is still allowed is withdrawn: a second click records nothing more.
-      const toWithdraw = purposes.filter((p) => decide(catalog, state, { purposes: [p] }).allowed);
-      const now = new Date();
-      await appendLedger(
-        trx,
-        toWithdraw.map((purpose) => ({
-          profileId: send.profile_id,
-          purpose,
-          decision: 'withdrawn' as const,
-          occurredAt: now,
-          sourceKind: 'email_link' as const,
-          sourceRef: `unsubscribe link of send ${link.payload.s}`,
-          method: 'email_link' as const,
-          ipPrefix: truncateIp(request.ip),
-        })),
-      );
-      if (toWithdraw.length > 0) {
-        const reacted = await reactToConsent(trx, { compiled: deps.rules.compiled, catalog }, send.profile_id);
-        if (reacted.ok) outboxRows = reacted.outcome.outboxWritten;
-        else request.log.error({ error: reacted.error }, 'the rules failed after an unsubscribe; it is recorded and the person marked for a re-check');
-      }
-      return toWithdraw;
-    });
-    await relayAfterCommit(deps, outboxRows);
-    return { ok: true, withdrawn };
+    const outcome = await unsubscribeWithToken(
+      { db: deps.databases.db, linkSigningKey: deps.keys.linkSigning, rules: deps.rules },
+      { token, via: 'link', ipPrefix: truncateIp(request.ip) },
+    );
+    if (!outcome.ok) {
+      return outcome.reason === 'invalid_token'
+        ? { ok: false, status: 400, message: 'This unsubscribe link is incomplete or has been altered, so nothing was changed. Use the link from the email itself.' }
+        : { ok: false, status: 410, message: 'We hold no data about you any more, so there is nothing to unsubscribe from.' };
+    }
+    if (outcome.automationError !== undefined) {
+      request.log.error({ error: outcome.automationError }, 'the rules failed after an unsubscribe; it is recorded and the person marked for a re-check');
+    }
+    await relayAfterCommit(deps, outcome.outboxWritten);
+    return { ok: true, withdrawn: outcome.withdrawn };
   }
 
   const page = (reply: FastifyReply, outcome: Outcome) =>
