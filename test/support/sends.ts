@@ -22,6 +22,22 @@ export function rulesWithoutQuietHours(): string {
 }
 
 /**
+ * The shipped rules, with the welcome series' quiet hours moved to cover the hour of the test (UTC,
+ * from an hour before now to `until`, three hours after): the welcome is always deferred, so a test
+ * can act on it before an email worker running beside it sends it, whatever the time of day.
+ */
+export function rulesWithQuietHoursNow(now = new Date()): { dir: string; until: string } {
+  const dir = tempDir('cf-rules');
+  fs.cpSync(SHIPPED_RULES_DIR, dir, { recursive: true });
+  const hhmm = (d: Date) => d.toISOString().slice(11, 16);
+  const until = hhmm(new Date(now.getTime() + 3 * 3_600_000));
+  const file = path.join(dir, 'campaigns', 'welcome_series.yaml');
+  const quiet = `\n  quiet_hours:\n    from: "${hhmm(new Date(now.getTime() - 3_600_000))}"\n    to: "${until}"\n    timezone: UTC\n`;
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/\n\s+quiet_hours:\n(\s+\w+: .*\n)+/, quiet));
+  return { dir, until };
+}
+
+/**
  * A subscriber whose welcome is scheduled now (consent set up directly: double opt-in has its own
  * test). The send's job is in app.outbox, not yet relayed: tests drive the send themselves, or relay.
  */
