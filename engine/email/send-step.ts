@@ -5,12 +5,12 @@ import type { Databases } from '../db/connect';
 import type { Db, SendState } from '../db/types';
 import type { CompiledRuleSet } from '../rules/compile';
 import { blindIndex } from '../vault/crypto';
+import { readSendingFields } from '../vault/fields';
 import { normalizeEmail } from '../vault/normalize';
 import { coalesce } from './coalesce';
 import { type DomainLimiter, type DomainTake, deferClaimedSend } from './domain-limits';
 import { DeliveryError, type Mailer } from './mailer';
 import { type Claimed, claimSends } from './send-claim';
-import { readSendingFieldsOf } from './send-fields';
 import type { SendOutcome } from './send-outcome';
 import type { TemplateSet } from './templates';
 import { addTracking } from './tracking';
@@ -93,7 +93,7 @@ async function prepare(deps: SendDeps, claiming: Promise<Array<Claimed | SendOut
   if (claimed.length === 0) return claims.map((c) => ('sendId' in c ? { state: 'in_flight' } : c));
   const checked = new Map<string, Ready | string>();
   try {
-    const fields = await readSendingFieldsOf(deps.databases.vaultDb, deps.keys.master, claimed.map((c) => c.profileId));
+    const fields = await readSendingFields(deps.databases.vaultDb, deps.keys.master, claimed.map((c) => c.profileId));
     const ready: Ready[] = [];
     for (const c of claimed) {
       const f = fields.get(c.profileId);

@@ -110,27 +110,35 @@ export async function readField(db: VaultDbOrTrx, key: SubjectKey, field: string
   return row ? decryptField(key.dataKey, row.ciphertext, aad(key.profileId, field)) : undefined;
 }
 
+/** What a campaign send needs from the vault: the address and the first name, decrypted. */
+export interface SendingFields {
+  readonly email: string | undefined;
+  readonly firstName: string | undefined;
+}
+
 /**
- * What a send needs from the vault, in two statements and without locks (a read): the address and
- * the first name. Undefined when the person has no data key (erased).
+ * The sending fields of many people in one statement and without locks (a read), for the sends of
+ * one batch that passed every check (engine/email/send-claim.ts): the email worker's decryption
+ * (DESIGN.md invariant 5). A person with no data key (erased) is absent from the result.
  */
-export async function readSendingFields(
-  db: VaultDbOrTrx,
-  masterKey: Buffer,
-  profileId: string,
-): Promise<{ email: string | undefined; firstName: string | undefined } | undefined> {
-  const keyRow = await db.selectFrom('vault.subject_keys').select('wrapped_key').where('profile_id', '=', profileId).executeTakeFirst();
-  if (!keyRow) return undefined;
-  const dataKey = unwrapDataKey(masterKey, keyRow.wrapped_key, profileId);
+export async function readSendingFields(db: VaultDbOrTrx, masterKey: Buffer, profileIds: readonly string[]): Promise<Map<string, SendingFields>> {
+  const out = new Map<string, SendingFields>();
+  if (profileIds.length === 0) return out;
   const rows = await db
-    .selectFrom('vault.subject_fields')
-    .select(['field', 'ciphertext'])
-    .where('profile_id', '=', profileId)
-    .where('field', 'in', ['email', 'firstName'])
+    .selectFrom('vault.subject_keys as k')
+    .leftJoin('vault.subject_fields as f', (join) => join.onRef('f.profile_id', '=', 'k.profile_id').on('f.field', 'in', ['email', 'firstName']))
+    .select(['k.profile_id', 'k.wrapped_key', 'f.field', 'f.ciphertext'])
+    .where('k.profile_id', 'in', [...new Set(profileIds)])
     .execute();
-  const value = (field: string) => {
-    const row = rows.find((r) => r.field === field);
-    return row ? decryptField(dataKey, row.ciphertext, aad(profileId, field)) : undefined;
-  };
-  return { email: value('email'), firstName: value('firstName') };
+  const byProfile = new Map<string, typeof rows>();
+  for (const row of rows) byProfile.set(row.profile_id, [...(byProfile.get(row.profile_id) ?? []), row]);
+  for (const [profileId, fields] of byProfile) {
+    const dataKey = unwrapDataKey(masterKey, (fields[0] as (typeof rows)[number]).wrapped_key, profileId);
+    const value = (field: string) => {
+      const row = fields.find((f) => f.field === field);
+      return row?.ciphertext ? decryptField(dataKey, row.ciphertext, aad(profileId, field)) : undefined;
+    };
+    out.set(profileId, { email: value('email'), firstName: value('firstName') });
+  }
+  return out;
 }
