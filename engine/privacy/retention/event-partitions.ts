@@ -39,7 +39,11 @@ export async function listEventPartitions(db: DbOrTrx): Promise<EventPartition[]
     let estimated = true;
     // -1: never vacuumed or analyzed (a young partition, or embedded PostgreSQL without autovacuum).
     if (Number(row.reltuples) < 0) {
-      const counted = await sql<{ n: string }>`select count(*)::text as n from ${sql.table(`app.${row.name}`)}`.execute(db);
+      // Through the parent, pruned to the month: a partition that a concurrent run has just dropped
+      // counts 0 instead of failing the statement.
+      const from = new Date(Date.UTC(year, month, 1));
+      const to = new Date(Date.UTC(year, month + 1, 1));
+      const counted = await sql<{ n: string }>`select count(*)::text as n from app.events where occurred_at >= ${from} and occurred_at < ${to}`.execute(db);
       rows = Number(counted.rows[0]?.n ?? 0);
       estimated = false;
     }
