@@ -5,6 +5,14 @@ import { type IdentityKey, identityKey } from './keys';
 
 export type SubjectIdentifier = { email: string } | { userId: string } | { anonymousId: string };
 
+/** The one identifier given among email, userId and anonymousId; undefined unless exactly one is. */
+export function subjectIdentifierOf(given: { email?: string | undefined; userId?: string | undefined; anonymousId?: string | undefined }): SubjectIdentifier | undefined {
+  const set = [given.email, given.userId, given.anonymousId].filter((v) => v !== undefined).length;
+  if (set !== 1) return undefined;
+  if (given.email !== undefined) return { email: given.email };
+  return given.userId !== undefined ? { userId: given.userId } : { anonymousId: given.anonymousId as string };
+}
+
 export function subjectKey(keys: Keys, id: SubjectIdentifier): IdentityKey | undefined {
   if ('email' in id) {
     const email = normalizeEmail(id.email);

@@ -8,7 +8,7 @@ import { basicAuth, postJson, startTestEngine, type TestEngine } from '../suppor
 import { type ReceivedMessage, startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
 import { waitFor } from '../support/wait';
 import { subscribeWithDoubleOptIn } from '../support/double-opt-in';
-import { rulesWithoutQuietHours, subscriberWithWelcome as welcomeFor } from '../support/sends';
+import { rulesWithoutQuietHours, sendDepsOf, subscriberWithWelcome as welcomeFor } from '../support/sends';
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -52,15 +52,7 @@ describe('campaign email, end to end: double opt-in, welcome now, the next step 
     const second = await db().selectFrom('app.scheduled_sends').selectAll().where('profile_id', '=', profileId).where('template', '!=', 'welcome').executeTakeFirstOrThrow();
     expect(second.template).toBe('getting_started');
     const mailer = createMailer({ smtpUrl: smtp.url, from: engine.services.config.email.from, outboxDir: tempDir('cf-outbox'), log: engine.services.log });
-    const deps: SendDeps = {
-      config: engine.services.config,
-      keys: engine.services.keys,
-      databases: engine.services.databases,
-      compiled: engine.services.rules.compiled,
-      templates: engine.services.rules.templates,
-      mailer,
-      traitNames: engine.services.rules.ruleSet.traitNames,
-    };
+    const deps = sendDepsOf(engine, mailer);
     expect(await performSend(deps, second.id, later)).toEqual({ state: 'sent', messageId: `send-${second.id}` });
     await mailer.close();
     const campaignMail = to(smtp.messages, email).filter((m) => m.subject !== 'Please confirm your subscription');
@@ -94,15 +86,7 @@ describe('sending: relay failures, hard bounces, withdrawal after scheduling', (
     smtp = await startTestSmtpServer();
     // No email worker here: the test drives each send itself, at the time it chooses.
     engine = await startTestEngine({ SMTP_URL: smtp.url, RULES_DIR: rulesWithoutQuietHours() }, ['events']);
-    deps = {
-      config: engine.services.config,
-      keys: engine.services.keys,
-      databases: engine.services.databases,
-      compiled: engine.services.rules.compiled,
-      templates: engine.services.rules.templates,
-      mailer: createMailer({ smtpUrl: smtp.url, from: engine.services.config.email.from, outboxDir: tempDir('cf-outbox'), log: engine.services.log }),
-      traitNames: engine.services.rules.ruleSet.traitNames,
-    };
+    deps = sendDepsOf(engine, createMailer({ smtpUrl: smtp.url, from: engine.services.config.email.from, outboxDir: tempDir('cf-outbox'), log: engine.services.log }));
   });
   afterAll(async () => {
     await deps.mailer.close();

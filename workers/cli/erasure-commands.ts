@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadKeys } from '../../engine/config';
 import { AppError } from '../../engine/errors';
-import { type SubjectIdentifier, subjectKey } from '../../engine/identity/lookup';
+import { type SubjectIdentifier, subjectIdentifierOf, subjectKey } from '../../engine/identity/lookup';
 import { relayOutbox } from '../../engine/outbox/outbox';
 import { deepScan } from '../../engine/privacy/erasure/deep-scan';
 import { receiptKey, verifyReceipt } from '../../engine/privacy/erasure/receipt';
@@ -25,10 +25,10 @@ interface IdentifierOptions {
 }
 
 function identifierOf(options: IdentifierOptions, required: boolean): SubjectIdentifier | undefined {
-  const given = [options.email, options.userId, options.anonymousId].filter((v) => v !== undefined);
-  if (given.length === 0 && !required) return undefined;
-  if (given.length !== 1) throw new AppError('BAD_REQUEST', 'give exactly one of --email, --user-id, --anonymous-id');
-  return options.email !== undefined ? { email: options.email } : options.userId !== undefined ? { userId: options.userId } : { anonymousId: options.anonymousId as string };
+  if (!required && [options.email, options.userId, options.anonymousId].every((v) => v === undefined)) return undefined;
+  const id = subjectIdentifierOf(options);
+  if (!id) throw new AppError('BAD_REQUEST', 'give exactly one of --email, --user-id, --anonymous-id');
+  return id;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,6 +1,7 @@
 import { loadKeys } from '../../engine/config';
 import { AppError } from '../../engine/errors';
 import { describeSubject } from '../../engine/identity/subject';
+import { subjectIdentifierOf } from '../../engine/identity/lookup';
 import { createSource, listSources, revokeSource } from '../../engine/ingest/sources';
 import { withMigratedDatabases } from '../../engine/runtime/database-only';
 import { ApiKeyName } from '../../schemas/api-keys';
@@ -47,9 +48,8 @@ export async function subjectShowCommand(
   ctx: CommandContext,
   options: { email?: string; userId?: string; anonymousId?: string; json?: boolean },
 ): Promise<number> {
-  const given = [options.email, options.userId, options.anonymousId].filter((v) => v !== undefined);
-  if (given.length !== 1) throw new AppError('BAD_REQUEST', 'give exactly one of --email, --user-id, --anonymous-id');
-  const id = options.email !== undefined ? { email: options.email } : options.userId !== undefined ? { userId: options.userId } : { anonymousId: options.anonymousId as string };
+  const id = subjectIdentifierOf(options);
+  if (!id) throw new AppError('BAD_REQUEST', 'give exactly one of --email, --user-id, --anonymous-id');
   const keys = loadKeys(ctx.config, ctx.log);
   return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
     const report = await describeSubject(databases, keys, id);

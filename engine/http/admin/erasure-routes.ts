@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { EraseSubjectRequest, ErasureIdParams } from '../../../schemas/erasure';
-import type { SubjectIdentifier } from '../../identity/lookup';
+import { type SubjectIdentifier, subjectIdentifierOf } from '../../identity/lookup';
 import { relayAfterCommit } from '../../outbox/relay-after-commit';
 import { createErasureRequest, erasureRequest, erasureStatus } from '../../privacy/erasure/request';
 import { receiptKey, verifyReceipt } from '../../privacy/erasure/receipt';
@@ -15,8 +15,8 @@ import { allowRoles } from './auth';
 export async function erasureRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   app.post('/subjects/erase', { preHandler: allowRoles(deps, 'privacy_officer') }, async (request, reply) => {
     const body = EraseSubjectRequest.parse(request.body ?? {});
-    const identifier: SubjectIdentifier =
-      body.email !== undefined ? { email: body.email } : body.userId !== undefined ? { userId: body.userId } : { anonymousId: body.anonymousId as string };
+    // The schema lets through exactly one identifier.
+    const identifier = subjectIdentifierOf(body) as SubjectIdentifier;
     const created = await createErasureRequest(deps.databases, deps.config, deps.keys, {
       identifier,
       origin: 'admin_api',

@@ -4,7 +4,7 @@ import { AdminConsentRequest } from '../../../schemas/consent';
 import { pendingPurposes } from '../../consent/confirmations';
 import { appendLedger, consentOf } from '../../consent/ledger';
 import { consentSummary } from '../../consent/summary';
-import { findProfileId, type SubjectIdentifier } from '../../identity/lookup';
+import { findProfileId, type SubjectIdentifier, subjectIdentifierOf } from '../../identity/lookup';
 import { scrubText } from '../../privacy/scrub-text';
 import { reactToConsent } from '../../automation/react-to-consent';
 import { sendError } from '../errors';
@@ -38,8 +38,8 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     if (unknown) {
       return sendError(reply, 'VALIDATION_FAILED', `unknown purpose "${unknown}"; declared in rules/purposes.yaml: ${catalog.names.join(', ')}`, deps.metrics);
     }
-    const id: SubjectIdentifier =
-      body.email !== undefined ? { email: body.email } : body.userId !== undefined ? { userId: body.userId } : { anonymousId: body.anonymousId as string };
+    // The schema lets through exactly one identifier.
+    const id = subjectIdentifierOf(body) as SubjectIdentifier;
     const profileId = await findProfileId(deps.databases.vaultDb, deps.keys, [id]);
     if (!profileId) return sendError(reply, 'NOT_FOUND', 'nobody with that identifier is known; nothing was recorded', deps.metrics);
     const now = new Date();

@@ -57,11 +57,9 @@ export async function purgeApp(trx: Transaction<Database>, pseudonymKey: Buffer,
   for (const c of confirmations) job('email', `confirm-${c.id}`);
   for (const o of outbox.rows) job(o.queue, o.job_id);
 
-  const counts: Record<string, number> = {};
-  const count = async (table: string, run: Promise<{ numDeletedRows: bigint }[]> | Promise<{ numDeletedRows: bigint }>) => {
-    const result = await run;
-    const n = Array.isArray(result) ? result.reduce((a, r) => a + Number(r.numDeletedRows), 0) : Number(result.numDeletedRows);
-    counts[table] = (counts[table] ?? 0) + n;
+  const counts: Record<string, number> = { event_receipts: 0, outbox: 0 };
+  const count = (name: string, result: { numDeletedRows: bigint }) => {
+    counts[name] = (counts[name] ?? 0) + Number(result.numDeletedRows);
   };
   // Receipts of the person's events (kept as keyed hashes of the messageIds: engine/events/rows.ts).
   // A replay of them within ERASURE_TOMBSTONE_DAYS meets the tombstones instead.
@@ -69,30 +67,35 @@ export async function purgeApp(trx: Transaction<Database>, pseudonymKey: Buffer,
     select source_id, message_id from app.events where profile_id = any(${ids}::uuid[])
     union select source_id, event_message_id from app.consent_ledger where profile_id = any(${ids}::uuid[]) and source_id is not null and event_message_id is not null
     union select source_id, event_message_id from app.consent_confirmations where profile_id = any(${ids}::uuid[]) and source_id is not null and event_message_id is not null`.execute(trx);
-  counts.event_receipts = 0;
   // By source, each a primary-key lookup of many messageIds: a join over the whole table is what
   // the planner picks otherwise, whose cost grows with every receipt ever kept.
   const bySource = new Map<string, string[]>();
-  for (const r of theirs.rows) bySource.set(r.source_id, [...(bySource.get(r.source_id) ?? []), receiptMessageId(pseudonymKey, r.message_id)]);
+  for (const r of theirs.rows) {
+    const list = bySource.get(r.source_id) ?? [];
+    list.push(receiptMessageId(pseudonymKey, r.message_id));
+    bySource.set(r.source_id, list);
+  }
   for (const [sourceId, messageIds] of bySource) {
     for (let i = 0; i < messageIds.length; i += 1_000) {
-      const gone = await trx
-        .deleteFrom('app.event_receipts')
-        .where('source_id', '=', sourceId)
-        .where('message_id', '=', sql<string>`any(${messageIds.slice(i, i + 1_000)}::text[])`)
-        .executeTakeFirst();
-      counts.event_receipts += Number(gone.numDeletedRows);
+      count(
+        'event_receipts',
+        await trx
+          .deleteFrom('app.event_receipts')
+          .where('source_id', '=', sourceId)
+          .where('message_id', '=', sql<string>`any(${messageIds.slice(i, i + 1_000)}::text[])`)
+          .executeTakeFirst(),
+      );
     }
   }
-  await count('events', trx.deleteFrom('app.events').where('profile_id', 'in', ids).executeTakeFirst());
-  await count('decisions', trx.deleteFrom('app.decisions').where('profile_id', 'in', ids).executeTakeFirst());
-  await count('consent_ledger', trx.deleteFrom('app.consent_ledger').where('profile_id', 'in', ids).executeTakeFirst());
-  await count('consent_confirmations', trx.deleteFrom('app.consent_confirmations').where('profile_id', 'in', ids).executeTakeFirst());
-  await count('segment_memberships', trx.deleteFrom('app.segment_state').where('profile_id', 'in', ids).executeTakeFirst());
-  await count('sends', trx.deleteFrom('app.scheduled_sends').where('profile_id', 'in', ids).executeTakeFirst());
-  await count('enrolments', trx.deleteFrom('app.enrolments').where('profile_id', 'in', ids).executeTakeFirst());
-  await count('outbox', outbox.rows.length > 0 ? trx.deleteFrom('app.outbox').where('id', 'in', outbox.rows.map((o) => o.id)).executeTakeFirst() : Promise.resolve({ numDeletedRows: 0n }));
-  await count('profiles', trx.deleteFrom('app.profiles').where('id', 'in', ids).executeTakeFirst());
+  count('events', await trx.deleteFrom('app.events').where('profile_id', 'in', ids).executeTakeFirst());
+  count('decisions', await trx.deleteFrom('app.decisions').where('profile_id', 'in', ids).executeTakeFirst());
+  count('consent_ledger', await trx.deleteFrom('app.consent_ledger').where('profile_id', 'in', ids).executeTakeFirst());
+  count('consent_confirmations', await trx.deleteFrom('app.consent_confirmations').where('profile_id', 'in', ids).executeTakeFirst());
+  count('segment_memberships', await trx.deleteFrom('app.segment_state').where('profile_id', 'in', ids).executeTakeFirst());
+  count('sends', await trx.deleteFrom('app.scheduled_sends').where('profile_id', 'in', ids).executeTakeFirst());
+  count('enrolments', await trx.deleteFrom('app.enrolments').where('profile_id', 'in', ids).executeTakeFirst());
+  if (outbox.rows.length > 0) count('outbox', await trx.deleteFrom('app.outbox').where('id', 'in', outbox.rows.map((o) => o.id)).executeTakeFirst());
+  count('profiles', await trx.deleteFrom('app.profiles').where('id', 'in', ids).executeTakeFirst());
 
   // A broadcast tick's keyset cursor may be the person's id: moved just below it, it still skips
   // exactly the members it skipped, and names nobody.

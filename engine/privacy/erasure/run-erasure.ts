@@ -166,7 +166,8 @@ async function runSteps(deps: ErasureDeps, initial: ErasureRequestRow, options: 
     await saveStep(db, id, (step = 6), {});
     await after(6);
   }
-  let verification: Verification | undefined = (await erasureRequest(db, id))?.verification as Verification | undefined;
+  // Resumed after step 7: its result is the one it recorded (read only then).
+  let verification = step >= 7 ? ((await erasureRequest(db, id))?.verification as Verification | undefined) : undefined;
   if (step < 7) {
     verification = await verifyByIndex(deps.databases, deps.queues, work);
     if (!verification.clean) {

@@ -1,7 +1,7 @@
 import type { SubjectExportRequest } from '../../../schemas/subject-export';
 import type { Keys } from '../../config';
 import type { VaultDbOrTrx } from '../../db/types';
-import { findProfileId, type SubjectIdentifier } from '../../identity/lookup';
+import { findProfileId, type SubjectIdentifier, subjectIdentifierOf } from '../../identity/lookup';
 
 export interface ExportProfiles {
   /** The profile the identifier leads to: where a merge moves everything of the person. */
@@ -16,8 +16,7 @@ export interface ExportProfiles {
 
 /** The one identifier a request names (the schema lets through exactly one). */
 export function exportIdentifier(request: SubjectExportRequest): SubjectIdentifier {
-  if (request.email !== undefined) return { email: request.email };
-  return request.userId !== undefined ? { userId: request.userId } : { anonymousId: request.anonymousId as string };
+  return subjectIdentifierOf(request) as SubjectIdentifier;
 }
 
 /** A chain of merges longer than this is not something the engine makes; stop rather than loop. */
