@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { DomainRateLimit } from './domain-rate-limits';
-import { EnvSchema, SECRET_VARIABLES } from './env-schema';
+import { EnvSchema, type HttpRateLimit, SECRET_VARIABLES } from './env-schema';
+
+export type { HttpRateLimit } from './env-schema';
 
 export type RedisTarget = { readonly kind: 'url'; readonly url: string } | { readonly kind: 'embedded' };
 
@@ -69,6 +71,13 @@ export interface Config {
     readonly publicUrl: string;
     /** Whom to believe about the client's address (X-Forwarded-For): fastify's trustProxy. */
     readonly trustProxy: boolean | number | string;
+    /** Token buckets per process on the public routes (tracking API, consent, pixels); undefined: off. */
+    readonly rateLimits: {
+      /** Per client address (IPv6: per /64), as trustProxy lets fastify see it. */
+      readonly perIp: HttpRateLimit | undefined;
+      /** Per source, counted only once its write key is known to be valid. */
+      readonly perWriteKey: HttpRateLimit | undefined;
+    };
   };
   readonly rulesDir: string;
   readonly dataDir: string;
@@ -186,6 +195,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       bodyLimit: e.HTTP_BODY_LIMIT,
       publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.HTTP_PORT}`).replace(/\/+$/, ''),
       trustProxy: parseTrustProxy(e.HTTP_TRUST_PROXY),
+      rateLimits: { perIp: e.HTTP_RATE_LIMIT_PER_IP ?? undefined, perWriteKey: e.HTTP_RATE_LIMIT_PER_WRITE_KEY ?? undefined },
     },
     rulesDir: path.resolve(cwd, e.RULES_DIR),
     dataDir,

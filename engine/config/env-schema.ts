@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseAddress, parseMailbox } from '../email/address';
 import { DomainRateLimits } from './domain-rate-limits';
 import { retentionBatchSize, retentionCron, retentionMonths } from './retention-env';
 
@@ -27,11 +28,25 @@ const DOMAIN_NAME = String.raw`[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\
 const ADDR_SPEC = String.raw`[^\s<>@",;:()\[\]\\]{1,64}@${DOMAIN_NAME}`;
 const MAILBOX = new RegExp(String.raw`^(?:${ADDR_SPEC}|[^<>\r\n]*<${ADDR_SPEC}>)$`);
 const EMAIL_FROM_RULE = 'expected addr@domain or Name <addr@domain>';
-const mailbox = z.string().regex(MAILBOX, EMAIL_FROM_RULE);
+// Then the one address rule of the engine (engine/email/address.ts: dot-atom local part, host name
+// domain, no look-alike scripts), and a display name without specials or control characters.
+const mailbox = z
+  .string()
+  .regex(MAILBOX, EMAIL_FROM_RULE)
+  .superRefine((value, ctx) => {
+    const parsed = parseMailbox(value, { allowSingleLabelDomain: true });
+    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
+  });
 // Goes into a mailto: URI (RFC 6068) in List-Unsubscribe: only characters that need no
 // percent-encoding there, and nothing that could break out of the header.
 const MAILTO_RULE = 'expected a bare address such as unsubscribe@news.example.com (letters, digits, ".", "_", "+" or "-" before the @)';
-const mailtoAddress = z.string().regex(new RegExp(String.raw`^[A-Za-z0-9._+-]{1,64}@${DOMAIN_NAME}$`), MAILTO_RULE);
+const mailtoAddress = z
+  .string()
+  .regex(new RegExp(String.raw`^[A-Za-z0-9._+-]{1,64}@${DOMAIN_NAME}$`), MAILTO_RULE)
+  .superRefine((value, ctx) => {
+    const parsed = parseAddress(value);
+    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: `${MAILTO_RULE}; ${parsed.reason}` });
+  });
 
 const BOOLEAN_RULE = 'expected true or false';
 const boolean = z.stringbool({ truthy: ['true'], falsy: ['false'], error: BOOLEAN_RULE });
@@ -41,6 +56,35 @@ const webhookUrls = z
   .string()
   .transform((text) => text.split(',').map((u) => u.trim()).filter((u) => u.length > 0))
   .pipe(z.array(z.url({ protocol: /^https?$/, error: WEBHOOKS_RULE })).min(1, WEBHOOKS_RULE).max(20, 'expected at most 20 webhook URLs'));
+
+/**
+ * HTTP_RATE_LIMIT_PER_IP / HTTP_RATE_LIMIT_PER_WRITE_KEY: a token bucket, `COUNT/UNIT` (refilled at
+ * COUNT per UNIT, holding at most COUNT) with an optional `,burst=N` (holding at most N instead);
+ * `0` or `off` turns the limit off (engine/http/rate-limit.ts).
+ */
+export interface HttpRateLimit {
+  /** Tokens added per second. */
+  readonly perSecond: number;
+  /** Tokens the bucket holds at most: how many requests may come at once after a quiet spell. */
+  readonly burst: number;
+}
+const RATE_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3_600 };
+const RATE_LIMIT = /^(\d{1,9})\s*\/\s*([smh])(?:\s*,\s*burst\s*=\s*(\d{1,9}))?$/i;
+const RATE_LIMIT_RULE = 'expected COUNT/UNIT with an optional ,burst=N (COUNT and N positive integers, UNIT s, m or h), such as 100/s,burst=1000; or 0 or off to turn the limit off';
+// null, not undefined, for off: zod puts a default in place of an undefined result.
+const httpRateLimit = z.string().transform((text, ctx): HttpRateLimit | null => {
+  const value = text.trim();
+  if (value === '0' || value.toLowerCase() === 'off') return null;
+  const match = RATE_LIMIT.exec(value);
+  const count = Number(match?.[1]);
+  const burst = match?.[3] === undefined ? count : Number(match[3]);
+  const seconds = RATE_UNITS[(match?.[2] ?? '').toLowerCase()];
+  if (!match || seconds === undefined || !(count > 0) || !(burst > 0)) {
+    ctx.issues.push({ code: 'custom', message: RATE_LIMIT_RULE, input: text });
+    return z.NEVER;
+  }
+  return { perSecond: count / seconds, burst };
+});
 
 /** An empty variable means "unset", as it does for shells and docker-compose `KEY=` lines. */
 const emptyAsUnset = (value: unknown) => (value === '' ? undefined : value);
@@ -83,8 +127,19 @@ export const EnvSchema = z.object({
       .regex(/^(true|false|\d{1,2}|[0-9a-fA-F:.\/, ]+)$/, 'expected true, false, a number of proxy hops, or a comma-separated list of proxy addresses/CIDRs')
       .default('false'),
   ),
+  // Per process. Per IP: a NAT (an office, a mobile carrier) puts many visitors behind one
+  // address, hence the large burst; per write key: a whole site's traffic.
+  HTTP_RATE_LIMIT_PER_IP: z.preprocess(emptyAsUnset, httpRateLimit.prefault('100/s,burst=1000')),
+  HTTP_RATE_LIMIT_PER_WRITE_KEY: z.preprocess(emptyAsUnset, httpRateLimit.prefault('1000/s,burst=10000')),
   HTTP_BODY_LIMIT: z.preprocess(emptyAsUnset, positiveInt('a positive number of bytes').default(512 * 1024)),
-  PUBLIC_URL: z.preprocess(emptyAsUnset, z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional()),
+  // It goes into email headers (List-Unsubscribe) and page links: nothing that could end either.
+  PUBLIC_URL: z.preprocess(
+    emptyAsUnset,
+    z
+      .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+      .regex(/^[^\s"'<>\\`]+$/, 'expected a URL without spaces, control characters, quotes, angle brackets or backslashes')
+      .optional(),
+  ),
   RULES_DIR: z.preprocess(emptyAsUnset, z.string().default('./rules')),
   DATA_DIR: z.preprocess(emptyAsUnset, z.string().default('./.data')),
   LOG_LEVEL: z.preprocess(

@@ -5,6 +5,7 @@ import { confirmationState, markConfirmationSent } from '../consent/confirmation
 import type { PurposeCatalog } from '../consent/purposes';
 import type { Databases } from '../db/connect';
 import { lockSubjectKeys, readField } from '../vault/fields';
+import { parseAddress } from './address';
 import { DeliveryError, type Mailer } from './mailer';
 
 export interface ConfirmationEmailDeps {
@@ -15,7 +16,7 @@ export interface ConfirmationEmailDeps {
   readonly mailer: Mailer;
 }
 
-export type ConfirmationEmailOutcome = 'sent' | 'already_sent' | 'confirmed' | 'expired' | 'gone' | 'no_address';
+export type ConfirmationEmailOutcome = 'sent' | 'already_sent' | 'confirmed' | 'expired' | 'gone' | 'no_address' | 'invalid_address';
 
 /**
  * Sends a double opt-in confirmation. The address is decrypted here, at send time, and nowhere
@@ -35,11 +36,13 @@ export async function sendConfirmationEmail(deps: ConfirmationEmailDeps, confirm
     const key = (await lockSubjectKeys(trx, deps.keys.master, [row.profile_id])).get(row.profile_id);
     return key ? readField(trx, key, 'email') : undefined;
   });
-  if (!address) {
-    // Nothing to send to (the address was erased or never valid): let it lapse now, so the sweeper
+  // The address rule (address.ts) before the mailer: a value it refuses is never handed on.
+  const recipient = address ? parseAddress(address) : undefined;
+  if (!recipient?.ok) {
+    // Nothing to send to (the address was erased or is not valid): let it lapse now, so the sweeper
     // does not queue it again every minute for a week.
     await db.updateTable('app.consent_confirmations').set({ expires_at: new Date() }).where('id', '=', confirmationId).execute();
-    return 'no_address';
+    return recipient ? 'invalid_address' : 'no_address';
   }
 
   const base = deps.config.http.publicUrl;
@@ -48,7 +51,7 @@ export async function sendConfirmationEmail(deps: ConfirmationEmailDeps, confirm
   const what = state.purposes.map((name) => deps.catalog.get(name)?.description.en ?? name).join('\n- ');
   try {
     await deps.mailer.send({
-      to: address,
+      to: recipient.address,
       subject: 'Please confirm your subscription',
       messageId: `confirm-${confirmationId}`,
       text: `Hello,

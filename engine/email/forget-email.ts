@@ -3,6 +3,7 @@ import type { Config, Keys } from '../config';
 import { forgetLink } from '../consent/links';
 import type { Databases } from '../db/connect';
 import { lockSubjectKeys, readField } from '../vault/fields';
+import { parseAddress } from './address';
 import { DeliveryError, type Mailer } from './mailer';
 
 export interface ForgetEmailDeps {
@@ -12,7 +13,7 @@ export interface ForgetEmailDeps {
   readonly mailer: Mailer;
 }
 
-export type ForgetEmailOutcome = 'sent' | 'expired' | 'no_address';
+export type ForgetEmailOutcome = 'sent' | 'expired' | 'no_address' | 'invalid_address';
 
 /**
  * "Forget me" from the preference page is confirmed from the person's mailbox (issue 7): a
@@ -26,10 +27,13 @@ export async function sendForgetConfirmation(deps: ForgetEmailDeps, profileId: s
     return key ? readField(trx, key, 'email') : undefined;
   });
   if (!address) return 'no_address';
+  // The address rule (address.ts) before the mailer: a value it refuses is never handed on.
+  const recipient = parseAddress(address);
+  if (!recipient.ok) return 'invalid_address';
   const link = forgetLink(deps.config.http.publicUrl, deps.keys.linkSigning, profileId, expiresAt);
   try {
     await deps.mailer.send({
-      to: address,
+      to: recipient.address,
       subject: 'Confirm: erase all your data',
       messageId: `forget-${profileId}-${expiresAt.getTime()}`,
       text: `Hello,

@@ -110,9 +110,10 @@ export function toDeliveryError(err: unknown): DeliveryError {
 /** RFC 5322 §3.6.4: `<id-left@id-right>`; a bare id gets this engine as its right-hand side. */
 export function messageIdHeader(messageId: string): string {
   const id = messageId.replace(/^<(.*)>$/, '$1');
-  // The id goes into a header and a file name: no whitespace (header injection), no brackets.
-  if (!/^[^\s<>]{1,200}$/.test(id)) {
-    throw new DeliveryError('email not delivered: messageId must be 1-200 characters without spaces or angle brackets', {
+  // The id goes into a header and a file name: printable ASCII only (no space, no CR or LF, no other
+  // control character: header injection), no brackets.
+  if (!/^[!-;=?-~]{1,200}$/.test(id)) {
+    throw new DeliveryError('email not delivered: messageId must be 1-200 printable ASCII characters without spaces or angle brackets', {
       permanent: true,
       code: 'EMESSAGEID',
     });

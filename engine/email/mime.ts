@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { foldLines } from 'nodemailer/lib/mime-funcs';
 import MimeNode from 'nodemailer/lib/mime-node';
+import { HEADER_FORBIDDEN, parseAddress, parseMailbox } from './address';
 
 /**
  * The bytes of one message (RFC 5322, MIME: RFC 2045-2047), built in one synchronous pass.
@@ -16,6 +17,14 @@ import MimeNode from 'nodemailer/lib/mime-node';
  *   the caller's headers, From, To, Subject, Message-ID, Date, MIME-Version,
  *   Content-Type: multipart/alternative (text/plain, then text/html) or text/plain alone,
  *   each part `charset=utf-8`, quoted-printable; every line ends with CRLF (RFC 5322 §2.1).
+ *
+ * Header injection (nodemailer CVE-2021-23400 class, ASVS 5.0 V4.2.4) is stopped here for every
+ * caller, whatever was checked before: the recipient and the sender must pass the one address rule
+ * (address.ts), and the envelope is built from the checked addresses, not parsed again from text; a
+ * caller's header may not be one that carries addresses and may hold no control character (CR, LF…)
+ * at all: refused, never repaired. The Subject is text a template produced: a line break in it
+ * becomes a space and any other control character an RFC 2047 encoded word, as nodemailer encodes it,
+ * so it can never start a header line of its own.
  */
 
 export interface MimeMessage {
@@ -35,8 +44,15 @@ export interface ComposedMessage {
   readonly raw: Buffer;
 }
 
-/** Headers the composer writes itself: a caller's header of one of these names is refused. */
-const OWN_HEADERS = new Set(['from', 'to', 'cc', 'bcc', 'subject', 'message-id', 'date', 'mime-version', 'content-type', 'content-transfer-encoding']);
+/**
+ * Headers the composer writes itself, and those that carry addresses (a caller's Reply-To or
+ * Resent-To would add recipients or redirect answers without the address rule): refused from a caller.
+ */
+const OWN_HEADERS = new Set([
+  'from', 'to', 'cc', 'bcc', 'subject', 'message-id', 'date', 'mime-version', 'content-type', 'content-transfer-encoding',
+  'sender', 'reply-to', 'return-path', 'disposition-notification-to', 'return-receipt-to',
+]);
+const isOwnHeader = (key: string) => OWN_HEADERS.has(key.toLowerCase()) || /^resent-/i.test(key);
 
 const CRLF = '\r\n';
 
@@ -131,26 +147,40 @@ export interface MimeComposer {
 }
 
 export function createMimeComposer(from: string): MimeComposer {
-  const fromLine = headerLine('From', from);
-  const envelopeFrom = envelopeOf('From', from).from;
-  if (!envelopeFrom) throw new Error(`the sender ${JSON.stringify(from)} has no address`);
+  // The operator's sender (EMAIL_FROM, checked when the configuration is read); a one-label domain
+  // (no-reply@localhost, the development default) is allowed for it alone.
+  const sender = parseMailbox(from, { allowSingleLabelDomain: true });
+  if (!sender.ok) throw new MimeError(`the sender (EMAIL_FROM) is not valid: ${sender.reason}`);
+  // A name with specials (only a quoted one may hold them) is quoted again, so it reads as one name.
+  const name = sender.name === undefined ? undefined : /^[\p{L}\p{M}\p{N} !#$%&'*+/=?^_`{|}~.-]*$/u.test(sender.name) ? sender.name : `"${sender.name}"`;
+  const fromValue = name === undefined ? sender.address : `${name} <${sender.address}>`;
+  const fromLine = headerLine('From', fromValue);
+  const envelopeFrom = sender.address;
+  // nodemailer's encoder must read the header as this one address, or the header and the envelope differ.
+  if (envelopeOf('From', fromValue).from !== envelopeFrom) throw new MimeError('the sender (EMAIL_FROM) is not valid: it does not read as one address');
   // Unguessable by a template's author, so no line of a part can close the multipart early (RFC 2046 §5.1.1).
   const boundaryBase = `--_cf-${randomBytes(12).toString('hex')}`;
   let sequence = 0;
 
   return {
     compose(message) {
-      const { to } = envelopeOf('To', message.to);
-      if (to.length !== 1) throw new MimeError(`a message goes to exactly one address, not ${to.length}`);
+      // One recipient, a bare address by the rule: no list, group, display name or comment to parse.
+      const recipient = parseAddress(message.to);
+      if (!recipient.ok) throw new MimeError(`a message goes to exactly one valid address: ${recipient.reason}`);
+      const to = [recipient.address];
       const lines: string[] = [];
       for (const [key, value] of Object.entries(message.headers ?? {})) {
-        if (OWN_HEADERS.has(key.toLowerCase())) throw new MimeError(`the header ${key} is the composer's own`);
         if (!/^[!-9;-~]+$/.test(key)) throw new MimeError('a header name is printable ASCII without a colon (RFC 5322 §2.2)');
+        if (isOwnHeader(key)) throw new MimeError(`the header ${key} is the composer's own, or carries addresses`);
+        if (typeof value !== 'string' || HEADER_FORBIDDEN.test(value)) {
+          throw new MimeError(`the header ${key} holds a line break or another control character`);
+        }
         lines.push(headerLine(key, value));
       }
+      if (typeof message.subject !== 'string') throw new MimeError('the subject is not text');
       lines.push(
         fromLine,
-        headerLine('To', message.to),
+        headerLine('To', recipient.address),
         headerLine('Subject', message.subject),
         headerLine('Message-ID', message.messageId),
         `Date: ${(message.date ?? new Date()).toUTCString().replace(/GMT/, '+0000')}`,

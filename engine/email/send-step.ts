@@ -7,6 +7,7 @@ import type { CompiledRuleSet } from '../rules/compile';
 import { blindIndex } from '../vault/crypto';
 import { readSendingFields } from '../vault/fields';
 import { normalizeEmail } from '../vault/normalize';
+import { ADDRESS_RULE, parseAddress } from './address';
 import { coalesce } from './coalesce';
 import { type DomainLimiter, type DomainTake, deferClaimedSend } from './domain-limits';
 import { DeliveryError, type Mailer } from './mailer';
@@ -72,6 +73,12 @@ interface Ready {
   readonly hash: Buffer;
 }
 
+/** A claimed send that ends before rendering: skipped (no address, suppressed) or failed (an invalid address). */
+interface NotSent {
+  readonly state: 'skipped' | 'failed';
+  readonly reason: string;
+}
+
 /** A send of the batch once claimed and read: ready to deliver, or its outcome (a skip's once its row is written). */
 type Prepared = Ready | SendOutcome | Promise<SendOutcome>;
 
@@ -91,22 +98,32 @@ async function prepare(deps: SendDeps, claiming: Promise<Array<Claimed | SendOut
   const claims = await claiming;
   const claimed = claims.filter((c): c is Claimed => 'sendId' in c);
   if (claimed.length === 0) return claims.map((c) => ('sendId' in c ? { state: 'in_flight' } : c));
-  const checked = new Map<string, Ready | string>();
+  const checked = new Map<string, Ready | NotSent>();
   try {
     const fields = await readSendingFields(deps.databases.vaultDb, deps.keys.master, claimed.map((c) => c.profileId));
     const ready: Ready[] = [];
     for (const c of claimed) {
       const f = fields.get(c.profileId);
-      const address = f?.email ? normalizeEmail(f.email) : undefined;
-      if (!f?.email || !address) checked.set(c.sendId, 'no email address in the vault');
-      else ready.push({ claimed: c, to: f.email, address, firstName: f.firstName, hash: blindIndex(deps.keys.pseudonym, 'email', address) });
+      if (!f?.email) {
+        checked.set(c.sendId, { state: 'skipped', reason: 'no email address in the vault' });
+        continue;
+      }
+      // The address rule (address.ts) again, before anything is rendered: a value stored before the
+      // rule, or by a path that skipped it, fails this send for good, with the reason (never the address).
+      const recipient = parseAddress(f.email);
+      const address = recipient.ok ? normalizeEmail(recipient.address) : undefined;
+      if (!recipient.ok || !address) {
+        checked.set(c.sendId, { state: 'failed', reason: `not sent: the address in the vault is not valid (${recipient.ok ? ADDRESS_RULE : recipient.reason})`.slice(0, 500) });
+        continue;
+      }
+      ready.push({ claimed: c, to: recipient.address, address, firstName: f.firstName, hash: blindIndex(deps.keys.pseudonym, 'email', address) });
     }
     const suppressions =
       ready.length === 0 ? [] : await deps.databases.db.selectFrom('app.suppressions').select(['hash', 'reason']).where('hash', 'in', ready.map((r) => r.hash)).execute();
     const suppressed = new Map(suppressions.map((s) => [s.hash.toString('hex'), s.reason]));
     for (const r of ready) {
       const reason = suppressed.get(r.hash.toString('hex'));
-      checked.set(r.claimed.sendId, reason === undefined ? r : `the address is suppressed (${reason})`);
+      checked.set(r.claimed.sendId, reason === undefined ? r : { state: 'skipped', reason: `the address is suppressed (${reason})` });
     }
   } catch (err) {
     // The sends were claimed: release them, so the jobs' retries claim them again.
@@ -118,8 +135,8 @@ async function prepare(deps: SendDeps, claiming: Promise<Array<Claimed | SendOut
     if (!('sendId' in c)) return c;
     const check = checked.get(c.sendId);
     if (check === undefined) return { state: 'in_flight' };
-    if (typeof check !== 'string') return check;
-    return finish({ sendId: c.sendId, state: 'skipped', reason: check }).then((): SendOutcome => ({ state: 'skipped', reason: check }));
+    if ('claimed' in check) return check;
+    return finish({ sendId: c.sendId, state: check.state, reason: check.reason }).then((): SendOutcome => ({ state: check.state, reason: check.reason }));
   });
 }
 
@@ -237,7 +254,8 @@ async function deliver(deps: SendDeps, rules: Rules, ready: Ready, now: Date, fi
     });
   } catch (err) {
     if (err instanceof DeliveryError && err.permanent) {
-      const reason = `refused by the relay: ${err.message}`.slice(0, 500);
+      // Without a reply code the relay never saw it: the message itself was refused here (mime.ts).
+      const reason = `${err.responseCode === undefined ? 'not sent' : 'refused by the relay'}: ${err.message}`.slice(0, 500);
       await finish({ sendId, state: 'failed', reason });
       // 5.1.x: the mailbox does not exist (RFC 3463): never mail it again.
       if (/\b5\.1\.\d\b/.test(err.message)) {

@@ -5,6 +5,7 @@ import { isTransientError } from 'nodemailer/lib/errors';
 import { assign, parseConnectionUrl } from 'nodemailer/lib/shared';
 import SMTPConnection, { type SMTPConnectionAuth, type SMTPConnectionOptions } from 'nodemailer/lib/smtp-connection';
 import wellKnown from 'nodemailer/lib/well-known';
+import { parseAddress } from './address';
 
 /**
  * A pool of SMTP connections for messages composed beforehand (mime.ts): nodemailer's own
@@ -178,6 +179,16 @@ export function createSmtpPool(options: SmtpPoolOptions): SmtpPool {
   return {
     async send(envelope, raw) {
       if (closed) throw Object.assign(new Error('the SMTP pool is closed'), { code: 'ECLOSED' });
+      // MAIL FROM and RCPT TO are command lines: an address that is not one plain addr-spec (a CR or
+      // LF above all) would write a command of its own. mime.ts builds envelopes from checked
+      // addresses; this holds for any other caller too (address.ts).
+      const exact = (address: string, single = false) => {
+        const parsed = parseAddress(address, { allowSingleLabelDomain: single });
+        return parsed.ok && parsed.address === address;
+      };
+      if (!exact(envelope.from, true) || envelope.to.length === 0 || !envelope.to.every((to) => exact(to))) {
+        throw Object.assign(new Error('the envelope holds an address that is not valid'), { code: 'EENVELOPE' });
+      }
       // DKIM (RFC 6376) over the bytes as they go out; the signature header goes first.
       const bytes = dkim ? await buffer(dkim.sign(raw)) : raw;
       return new Promise((resolve, reject) => {

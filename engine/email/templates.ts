@@ -102,6 +102,15 @@ export class TemplateSet {
   }
 }
 
-function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+/**
+ * A header value from a template: the subject and preheader can hold a trait or a first name, data
+ * from outside. Every run of whitespace (CR, LF, tab, NEL, the Unicode line and paragraph separators)
+ * becomes one space and every other control character is dropped, so whatever a value holds, the
+ * subject is one line; mime.ts encodes it (RFC 2047) where it is not plain ASCII.
+ */
+export function oneLine(text: string): string {
+  return text
+    .replace(/[\s\u0085]+/g, ' ')
+    .replace(/\p{Cc}/gu, '')
+    .trim();
 }

@@ -1,20 +1,22 @@
 import type { Db } from '../db/types';
-import { findSourceIdByWriteKey } from './sources';
+import { type ActiveSource, allowedOriginsOfActiveSources, findSourceByWriteKey } from './sources';
 
 interface Entry {
-  readonly sourceId: string | undefined;
+  readonly source: ActiveSource | undefined;
   readonly expires: number;
 }
 
 /**
  * Write-key look-ups on the hot path: every tracking request needs one, and sources change rarely.
  * Known keys are cached for `ttlMs` (one indexed query per key every few seconds), unknown ones for a shorter time (so a new source works within
- * seconds, and a flood of bad keys does not become a flood of queries). Revocation takes effect
- * within `ttlMs`.
+ * seconds, and a flood of bad keys does not become a flood of queries). Revocation and a change of
+ * a source's allowed origins take effect within `ttlMs`.
  */
 export class SourceCache {
   private readonly entries = new Map<string, Entry>();
-  private readonly pending = new Map<string, Promise<string | undefined>>();
+  private readonly pending = new Map<string, Promise<ActiveSource | undefined>>();
+  private origins: { readonly set: ReadonlySet<string>; readonly expires: number } | undefined;
+  private originsLoading: Promise<ReadonlySet<string>> | undefined;
 
   constructor(
     private readonly db: Db,
@@ -23,18 +25,44 @@ export class SourceCache {
     private readonly maxEntries = 10_000,
   ) {}
 
-  async sourceIdFor(writeKey: string): Promise<string | undefined> {
+  async sourceFor(writeKey: string): Promise<ActiveSource | undefined> {
     const now = Date.now();
     const cached = this.entries.get(writeKey);
-    if (cached && cached.expires > now) return cached.sourceId;
+    if (cached && cached.expires > now) return cached.source;
     let lookup = this.pending.get(writeKey);
     if (!lookup) {
-      lookup = findSourceIdByWriteKey(this.db, writeKey).finally(() => this.pending.delete(writeKey));
+      lookup = findSourceByWriteKey(this.db, writeKey).finally(() => this.pending.delete(writeKey));
       this.pending.set(writeKey, lookup);
     }
-    const sourceId = await lookup;
+    const source = await lookup;
     if (this.entries.size >= this.maxEntries) this.entries.clear();
-    this.entries.set(writeKey, { sourceId, expires: now + (sourceId ? this.ttlMs : this.negativeTtlMs) });
-    return sourceId;
+    this.entries.set(writeKey, { source, expires: now + (source ? this.ttlMs : this.negativeTtlMs) });
+    return source;
+  }
+
+  async sourceIdFor(writeKey: string): Promise<string | undefined> {
+    return (await this.sourceFor(writeKey))?.id;
+  }
+
+  /**
+   * Whether some active source allows `origin` (or allows any with `*`): the question a CORS
+   * preflight asks before it carries a write key. One query for all sources every `ttlMs`.
+   */
+  async originAllowedBySome(origin: string): Promise<boolean> {
+    const now = Date.now();
+    let set = this.origins && this.origins.expires > now ? this.origins.set : undefined;
+    if (!set) {
+      this.originsLoading ??= allowedOriginsOfActiveSources(this.db)
+        .then((list) => {
+          const loaded = new Set(list);
+          this.origins = { set: loaded, expires: Date.now() + this.ttlMs };
+          return loaded;
+        })
+        .finally(() => {
+          this.originsLoading = undefined;
+        });
+      set = await this.originsLoading;
+    }
+    return set.has('*') || set.has(origin);
   }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type EventType, SegmentEvent } from '../../schemas/segment';
+import { parseAddress } from '../email/address';
 import type { ErrorCode } from '../errors';
 import { correctedTime } from './clock';
 
@@ -53,6 +54,30 @@ function findBadString(value: unknown, path: string, depth: number): string | un
   return undefined;
 }
 
+function objectAt(value: unknown, key: string): Record<string, unknown> | undefined {
+  const inner = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+  return inner !== null && typeof inner === 'object' && !Array.isArray(inner) ? (inner as Record<string, unknown>) : undefined;
+}
+
+/**
+ * The subscriber's address (`traits.email`, `context.traits.email`) becomes the recipient of email:
+ * it is checked here, at the boundary, against the one address rule (engine/email/address.ts), so
+ * nothing the mailer could not send safely is ever stored. null leaves it out.
+ */
+function emailProblem(raw: Record<string, unknown>): string | undefined {
+  const places: Array<[string, Record<string, unknown> | undefined]> = [
+    ['traits.email', objectAt(raw, 'traits')],
+    ['context.traits.email', objectAt(objectAt(raw, 'context'), 'traits')],
+  ];
+  for (const [path, traits] of places) {
+    if (!traits || !('email' in traits) || traits.email === null || traits.email === undefined) continue;
+    if (typeof traits.email !== 'string') return `${path}: expected an email address as a string (or null)`;
+    const parsed = parseAddress(traits.email);
+    if (!parsed.ok) return `${path}: ${parsed.reason}`;
+  }
+  return undefined;
+}
+
 /**
  * Checks one event as the API receives it: size, strings, the Segment schema, the time. `type` is the
  * route's type (`/v1/track`) or undefined for batch items, which carry their own.
@@ -63,7 +88,7 @@ export function checkEvent(raw: unknown, type: EventType | undefined, receivedAt
   if (size > MAX_EVENT_BYTES) {
     return { ok: false, code: 'PAYLOAD_TOO_LARGE', message: `the event is ${size} bytes; at most ${MAX_EVENT_BYTES} bytes are allowed per event` };
   }
-  const bad = findBadString(raw, '', 0);
+  const bad = emailProblem(raw as Record<string, unknown>) ?? findBadString(raw, '', 0);
   if (bad) return { ok: false, code: 'VALIDATION_FAILED', message: bad };
   const input = type ? { ...(raw as Record<string, unknown>), type } : raw;
   const parsed = SegmentEvent.safeParse(input);

@@ -12,6 +12,8 @@ export interface Metrics {
   readonly ingestEvents: Counter<'endpoint' | 'outcome'>;
   /** Pixel requests that stored nothing, by reason (the pixel itself always answers the GIF). */
   readonly pixelRejected: Counter<'reason'>;
+  /** Public requests refused with 429, by the bucket that ran dry (ip, write_key) and route kind (api, pixel). */
+  readonly httpRateLimited: Counter<'scope' | 'route'>;
   /** Events the events worker processed, by outcome (stored, duplicate, rejected). */
   readonly eventsProcessed: Counter<'outcome'>;
   /** HTTP requests received and not yet answered (what a shutdown waits for). */
@@ -48,6 +50,12 @@ export function createMetrics(queues: Queues | undefined, log: Logger, sources?:
     name: 'consentflow_pixel_rejected_total',
     help: 'Pixel requests that stored nothing, by reason',
     labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const httpRateLimited = new Counter({
+    name: 'consentflow_http_rate_limited_total',
+    help: 'Public requests refused with 429, by scope (ip, write_key) and route kind (api, pixel)',
+    labelNames: ['scope', 'route'] as const,
     registers: [registry],
   });
   const eventsProcessed = new Counter({
@@ -111,5 +119,5 @@ export function createMetrics(queues: Queues | undefined, log: Logger, sources?:
       },
     });
   }
-  return { registry, httpErrors, ingestEvents, pixelRejected, eventsProcessed, httpInFlight };
+  return { registry, httpErrors, ingestEvents, pixelRejected, httpRateLimited, eventsProcessed, httpInFlight };
 }

@@ -1,4 +1,4 @@
-import { domainToASCII } from 'node:url';
+import { parseAddress } from '../email/address';
 
 /**
  * One canonical form per identity, so the same person always yields the same blind index and is
@@ -6,19 +6,10 @@ import { domainToASCII } from 'node:url';
  * undefined: callers treat it as absent rather than storing garbage as PII.
  */
 
-/** RFC 5321 §4.5.3.1.1 / §4.5.3.1.3: local part ≤ 64 octets, path ≤ 256 octets, so an address ≤ 254. */
-const MAX_LOCAL = 64;
-const MAX_ADDRESS = 254;
-// Dot-atom of RFC 5322 §3.2.3, plus non-ASCII (RFC 6531, internationalized local parts).
-// Quoted local parts ("a b"@x) are valid but vanishingly rare and mostly abuse: rejected.
-const ATOM = String.raw`[a-z0-9!#$%&'*+/=?^_\x60{|}~\u0080-\u{10FFFF}-]+`;
-const LOCAL_PART = new RegExp(`^${ATOM}(?:\\.${ATOM})*$`, 'u');
-// An LDH label (RFC 1035 §2.3.1, RFC 5890), applied after punycode conversion.
-const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-// The non-ASCII range above would otherwise admit Unicode spaces, controls and invisible format characters.
-const INVISIBLE = /[\s\p{C}]/u;
-
 /**
+ * The address rule itself (what is accepted, and why) is engine/email/address.ts: one rule for what
+ * is stored, looked up and sent to, so no address the vault holds can fail to be sent for its form.
+ *
  * The whole address is lowercased. RFC 5321 §2.4 allows a case-sensitive local part, but no
  * mainstream provider treats it so, and treating `Jan@` and `jan@` as two people would split one
  * person's consent and erasure across two profiles. Dots and `+tags` are kept: ignoring them is a
@@ -26,21 +17,12 @@ const INVISIBLE = /[\s\p{C}]/u;
  * The domain is converted to punycode (IDNA/UTS #46), so `bücher.de` and `xn--bcher-kva.de` match.
  */
 export function normalizeEmail(raw: string): string | undefined {
-  // NFC so a composed and a decomposed "ü" in the local part are the same address.
-  const text = raw.trim().normalize('NFC').toLowerCase();
-  const at = text.indexOf('@');
-  if (at < 0 || text.indexOf('@', at + 1) >= 0) return undefined;
-  const local = text.slice(0, at);
-  if (local.length === 0 || Buffer.byteLength(local, 'utf8') > MAX_LOCAL || !LOCAL_PART.test(local) || INVISIBLE.test(local)) {
-    return undefined;
-  }
-  const domain = domainToASCII(text.slice(at + 1)); // '' when the domain is not valid IDNA
-  const labels = domain.split('.');
-  const tld = labels[labels.length - 1] ?? '';
-  // No address literals ([1.2.3.4]) or bare IPs: marketing mail goes to domains.
-  if (labels.length < 2 || !labels.every((l) => DNS_LABEL.test(l)) || /^\d+$/.test(tld)) return undefined;
-  const address = `${local}@${domain}`;
-  return Buffer.byteLength(address, 'utf8') > MAX_ADDRESS ? undefined : address;
+  const parsed = parseAddress(raw);
+  if (!parsed.ok) return undefined;
+  // NFC (parseAddress) so a composed and a decomposed "ü" in the local part are the same address;
+  // lowercasing can change a letter's length (İ), so the result is checked again.
+  const lowered = parseAddress(parsed.address.toLowerCase().normalize('NFC'));
+  return lowered.ok ? lowered.address : undefined;
 }
 
 /** E.164: at most 15 digits. Fewer than 7 is no reachable subscriber number anywhere. */

@@ -58,6 +58,10 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
       DATA_DIR: dataDir,
       // The readiness lines the scripts wait for are at info (production's level).
       LOG_LEVEL: 'info',
+      // The load generators hammer from 127.0.0.1: the public rate limits are off, or they would
+      // measure the limiter's 429s instead of the engine.
+      HTTP_RATE_LIMIT_PER_IP: 'off',
+      HTTP_RATE_LIMIT_PER_WRITE_KEY: 'off',
       ...keys,
       ...extra,
     }),

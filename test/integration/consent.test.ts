@@ -365,6 +365,7 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
     expect(event.status).toBe(400);
     expect(await event.text()).toMatch(/properties\.purposes\.newsletter: unknown purpose/);
     // A newsletter sign-up must name one deliverable address: a list would make the engine a relay.
+    // The address rule (engine/email/address.ts) refuses it at ingestion, naming the field.
     for (const email of ['a@example.com, b@example.org', 'x@']) {
       const signup = await postJson(
         `${engine.url}/v1/track`,
@@ -372,7 +373,7 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
         auth(),
       );
       expect(signup.status).toBe(400);
-      expect(await signup.text()).toMatch(/expected one valid subscriber address/);
+      expect(await signup.text()).toMatch(/traits\.email: expected one plain email address local@domain: /);
     }
     expect(await ledgerCount()).toBe(before);
     expect(await confirmationCount()).toBe(confirmationsBefore);

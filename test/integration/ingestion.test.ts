@@ -2,6 +2,7 @@ import { Analytics } from '@segment/analytics-node';
 import { sql } from 'kysely';
 import { Redis } from 'ioredis';
 import { describeSubject } from '../../engine/identity/subject';
+import { changeAllowedOrigins } from '../../engine/ingest/sources';
 import { TEST_REDIS_URL } from '../support/env';
 import { basicAuth, countEvents, dumpAppSchema, postJson, startTestEngine, type TestEngine, waitForEvents } from '../support/engine';
 import { waitFor } from '../support/wait';
@@ -37,6 +38,8 @@ describe('ingestion: Segment-compatible API, identity, vault', () => {
   let engine: TestEngine;
   beforeAll(async () => {
     engine = await startTestEngine({ HTTP_TRUST_PROXY: 'true', RULES_DIR: rulesLinkingByDefault() });
+    // The browser test below calls from this origin (a CORS allow-list per source, cors.test.ts).
+    await changeAllowedOrigins(engine.services.databases.db, engine.sourceId, { add: ['https://shop.example'], remove: [] });
   });
   afterAll(async () => {
     await engine.stop();

@@ -26,6 +26,9 @@ export function testEnv(overrides: Record<string, string | undefined> = {}): Rec
     DATA_DIR: tempDir('cf-data'),
     HTTP_PORT: '0',
     LOG_LEVEL: 'silent',
+    // Every test client is 127.0.0.1: limits no ordinary test reaches (public-flood.test.ts sets its own).
+    HTTP_RATE_LIMIT_PER_IP: '10000/s,burst=100000',
+    HTTP_RATE_LIMIT_PER_WRITE_KEY: '10000/s,burst=100000',
     ...testKeysEnv(),
     ...overrides,
   };

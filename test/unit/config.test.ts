@@ -56,6 +56,10 @@ describe('configuration', () => {
     const config = loadConfig({ ERASURE_WEBHOOKS: 'https://crm.example.com/gdpr, http://10.0.0.5:8080/erase', ERASURE_SUPPRESS: 'false', ERASURE_DEADLINE_DAYS: '14' });
     expect(config.privacy.erasure).toMatchObject({ webhooks: ['https://crm.example.com/gdpr', 'http://10.0.0.5:8080/erase'], suppress: false, deadlineDays: 14 });
     expect(() => loadConfig({ ERASURE_WEBHOOKS: 'ftp://x.example.com' })).toThrow('ERASURE_WEBHOOKS: expected a comma-separated list of http:// or https:// URLs');
+    expect(() => loadConfig({ PUBLIC_URL: 'https://shop.example/x"onmouseover="alert(1)' })).toThrow(
+      'PUBLIC_URL="https://shop.example/x\\"onmouseover=\\"alert(1)": expected a URL without spaces, control characters, quotes, angle brackets or backslashes',
+    );
+    expect(loadConfig({ PUBLIC_URL: 'https://shop.example/cf/' }).http.publicUrl).toBe('https://shop.example/cf');
     expect(() => loadConfig({ ERASURE_DEADLINE_DAYS: '0' })).toThrow('ERASURE_DEADLINE_DAYS="0": expected a positive number of days');
     expect(() => loadConfig({ ERASURE_SUPPRESS: 'yes' })).toThrow('ERASURE_SUPPRESS="yes": expected true or false');
     expect(() => loadConfig({ ERASURE_WEBHOOK_SECRET: 'short' })).toThrow('ERASURE_WEBHOOK_SECRET: expected a secret of at least 16 characters');
@@ -214,6 +218,49 @@ describe('per-domain rate limits and the unsubscribe mailbox', () => {
       const message = problem({ UNSUBSCRIBE_MAILTO: value });
       expect(message).toContain(`UNSUBSCRIBE_MAILTO=${JSON.stringify(value)}: expected a bare address such as unsubscribe@news.example.com`);
       expect(message).not.toMatch(/\n/);
+    },
+  );
+});
+
+describe('rate limits of the public routes', () => {
+  const problem = (env: Record<string, string>): string => {
+    try {
+      loadConfig(env);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as Error).message;
+    }
+    throw new Error(`no error for ${JSON.stringify(env)}`);
+  };
+
+  it('has defaults for a site behind NATs: 100/s with bursts of 1000 per address, 1000/s with bursts of 10000 per write key', () => {
+    expect(loadConfig({}).http.rateLimits).toEqual({ perIp: { perSecond: 100, burst: 1_000 }, perWriteKey: { perSecond: 1_000, burst: 10_000 } });
+    expect(loadConfig({ HTTP_RATE_LIMIT_PER_IP: '', HTTP_RATE_LIMIT_PER_WRITE_KEY: '' }).http.rateLimits).toEqual(loadConfig({}).http.rateLimits);
+    expect(Object.isFrozen(loadConfig({}).http.rateLimits.perIp)).toBe(true);
+  });
+
+  it.each([
+    ['50/s', { perSecond: 50, burst: 50 }],
+    ['50/s,burst=400', { perSecond: 50, burst: 400 }],
+    [' 600 / M , burst = 20 ', { perSecond: 10, burst: 20 }],
+    ['3600/h', { perSecond: 1, burst: 3600 }],
+    ['0', undefined],
+    ['off', undefined],
+    ['OFF', undefined],
+  ])('reads HTTP_RATE_LIMIT_PER_IP=%j', (value, expected) => {
+    expect(loadConfig({ HTTP_RATE_LIMIT_PER_IP: value }).http.rateLimits.perIp).toEqual(expected);
+    expect(loadConfig({ HTTP_RATE_LIMIT_PER_WRITE_KEY: value }).http.rateLimits.perWriteKey).toEqual(expected);
+  });
+
+  it.each(['100', '100/w', '0/s', '-5/s', '2.5/s', '100/s,burst=0', '100/s,burst', '100/s burst=5', 'none', '100/s,100/m'])(
+    'rejects HTTP_RATE_LIMIT_PER_IP=%j in one line naming the variable and what is allowed',
+    (value) => {
+      for (const variable of ['HTTP_RATE_LIMIT_PER_IP', 'HTTP_RATE_LIMIT_PER_WRITE_KEY']) {
+        const message = problem({ [variable]: value });
+        expect(message).toBe(
+          `invalid configuration: ${variable}=${JSON.stringify(value)}: expected COUNT/UNIT with an optional ,burst=N (COUNT and N positive integers, UNIT s, m or h), such as 100/s,burst=1000; or 0 or off to turn the limit off`,
+        );
+      }
     },
   );
 });

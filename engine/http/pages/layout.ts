@@ -1,6 +1,13 @@
 /**
- * The few HTML pages people without a login see (confirmation, preferences). Server-rendered, no
- * script, no third-party resources; every value escaped.
+ * The few HTML pages people without a login see (confirmation, preferences, unsubscribe, forget).
+ * Server-rendered, no script, no third-party resources; every value escaped.
+ *
+ * `escapeHtml` is the one escaping helper of every page: any value that is not a literal of the
+ * source (a token, a purpose's text, a date, an id), wherever it goes, text or a quoted attribute,
+ * passes through it. Data people or websites submit on public routes (traits, names, form and page
+ * references) is never put on a page at all; were it ever, it would go through here (Mautic
+ * CVE-2022-25772 was a page that did not). Attributes are always double-quoted, so escaping
+ * `& < > " '` is enough in both places (OWASP XSS Prevention Cheat Sheet, rules 1 and 2).
  */
 
 export function escapeHtml(value: string): string {

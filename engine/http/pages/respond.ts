@@ -2,18 +2,33 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { page } from './layout';
 
 /**
- * Pages reached by a signed link carry the token in their URL: no referrer leaves with it, nothing
- * is cached, nothing may frame them (clickjacking a consent form), no script runs.
+ * The security headers of every HTML page (helmet's set, written out: a dozen constant headers do not
+ * need a dependency). Pages reached by a signed link carry the token in their URL: no referrer leaves
+ * with it, nothing is cached, nothing may frame them (clickjacking a consent form), no script runs,
+ * no other site may load them as a resource or hold a window reference to them, and no browser
+ * feature they never use can be asked for. Strict-Transport-Security is set for every response when
+ * PUBLIC_URL is https (engine/http/security-headers.ts), which knows the configuration.
  */
+export const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'origin-agent-cluster': '?1',
+  'permissions-policy':
+    'accelerometer=(), autoplay=(), browsing-topics=(), camera=(), display-capture=(), fullscreen=(), geolocation=(), gyroscope=(), ' +
+    'magnetometer=(), microphone=(), midi=(), payment=(), publickey-credentials-get=(), screen-wake-lock=(), usb=(), xr-spatial-tracking=()',
+  'x-dns-prefetch-control': 'off',
+  'x-permitted-cross-domain-policies': 'none',
+});
+
+/** A whole page; `body` must already be escaped HTML (layout.ts escapeHtml, the one escaping helper). */
 export function sendPage(reply: FastifyReply, status: number, lang: string, title: string, body: string): FastifyReply {
-  return reply
-    .code(status)
-    .header('content-type', 'text/html; charset=utf-8')
-    .header('cache-control', 'no-store')
-    .header('referrer-policy', 'no-referrer')
-    .header('x-frame-options', 'DENY')
-    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-    .send(page(lang, title, body));
+  return reply.code(status).headers(PAGE_HEADERS).send(page(lang, title, body));
 }
 
 /** HTML forms post `application/x-www-form-urlencoded`; the body becomes URLSearchParams. */

@@ -20,6 +20,7 @@ import { escapeHtml } from '../pages/layout';
 import { acceptForms, formValues, sendPage } from '../pages/respond';
 import { authenticate, objectBody, type TrackingDeps } from './tracking';
 import { requestFacts } from './tracking-context';
+import { crossSiteReason, originOf, refuseCrossSite } from '../pages/same-origin';
 
 export interface ConsentDeps extends TrackingDeps {
   readonly batch: BatchDeps;
@@ -141,6 +142,10 @@ export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Pr
     return confirmPage(request, reply, typeof token === 'string' ? token : undefined, false);
   });
   app.post('/consent/confirm', async (request, reply) => {
+    // In the handler, not a scope hook: the JSON POST /v1/consent beside it is called from other
+    // sites by design (CORS allow-list), this form only from our own page (ASVS 5.0 V3.5.1).
+    const crossSite = crossSiteReason(request, originOf(deps.config.http.publicUrl));
+    if (crossSite) return refuseCrossSite(reply, crossSite);
     const token = formValues(request, 'token')[0] ?? (request.query as Record<string, unknown>).token;
     return confirmPage(request, reply, typeof token === 'string' ? token : undefined, true);
   });

@@ -4,6 +4,7 @@ import { relayAfterCommit } from '../../outbox/relay-after-commit';
 import { createErasureRequest } from '../../privacy/erasure/request';
 import type { HttpDeps } from '../deps';
 import { escapeHtml } from '../pages/layout';
+import { guardFormPosts } from '../pages/same-origin';
 import { acceptForms, preferredLanguage, sendPage } from '../pages/respond';
 
 /** How long the emailed "forget me" link works. */
@@ -64,6 +65,8 @@ export async function requestForgetEmail(deps: HttpDeps, profileId: string): Pro
  */
 export async function forgetRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   acceptForms(app);
+  // A POST sent by a browser from another site is refused before it is read (pages/same-origin.ts).
+  guardFormPosts(app, deps.config.http.publicUrl);
   const langOf = (request: FastifyRequest) => preferredLanguage(request, Object.keys(FORGET_TEXT)) as ForgetLang;
   const check = (token: string) => {
     const link = verifyLink(deps.keys.linkSigning, 'forget', token);

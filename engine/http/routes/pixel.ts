@@ -1,15 +1,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { EVENT_TYPES, type EventType } from '../../../schemas/segment';
 import { checkEvent } from '../../ingest/validate';
+import { publicLimitsOf } from '../public-limits';
 import { acceptedEvent, requestFacts } from './tracking-context';
 import type { TrackingDeps } from './tracking';
 
 /** The 43-byte transparent 1×1 GIF89a every pixel request gets. */
 export const TRANSPARENT_GIF = Buffer.from('R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==', 'base64');
 
-function sendGif(reply: FastifyReply): FastifyReply {
+/** The GIF, also with a 429 (and its Retry-After): a page never shows a broken image. */
+function sendGif(reply: FastifyReply, retryAfter = 0): FastifyReply {
+  if (retryAfter > 0) reply.code(429).header('retry-after', String(retryAfter));
+  else reply.code(200);
   return reply
-    .code(200)
     .header('content-type', 'image/gif')
     .header('cache-control', 'no-cache, no-store, must-revalidate, private')
     .header('pragma', 'no-cache')
@@ -17,7 +20,7 @@ function sendGif(reply: FastifyReply): FastifyReply {
     .send(TRANSPARENT_GIF);
 }
 
-type Outcome = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+type Outcome = { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly retryAfter?: number };
 
 /** Query parameters of the hand-written form, `/t.gif?wk=KEY&t=page&aid=…` (see the README). */
 function simpleFormEvent(query: Record<string, string | undefined>): { writeKey?: string; type: string; event: Record<string, unknown> } {
@@ -59,6 +62,8 @@ async function accept(deps: TrackingDeps, request: FastifyRequest, type: string,
     return { ok: false, reason: 'unavailable' };
   }
   if (!sourceId) return { ok: false, reason: 'unknown_write_key' };
+  const wait = publicLimitsOf(deps).source(sourceId, 'pixel');
+  if (wait > 0) return { ok: false, reason: 'rate_limited', retryAfter: wait };
   const receivedAt = new Date();
   const checked = checkEvent(event, type as EventType, receivedAt, undefined);
   if (!checked.ok) return { ok: false, reason: checked.code === 'PAYLOAD_TOO_LARGE' ? 'too_large' : 'invalid_event' };
@@ -78,18 +83,32 @@ async function accept(deps: TrackingDeps, request: FastifyRequest, type: string,
  * rejected and why is counted in `consentflow_pixel_rejected_total{reason}`.
  */
 export async function pixelRoutes(app: FastifyInstance, deps: TrackingDeps): Promise<void> {
+  const limits = publicLimitsOf(deps);
   const respond = async (request: FastifyRequest, reply: FastifyReply, outcome: Promise<Outcome>) => {
     const result = await outcome;
-    if (!result.ok) deps.metrics.pixelRejected.inc({ reason: result.reason });
-    return sendGif(reply);
+    if (result.ok) return sendGif(reply);
+    deps.metrics.pixelRejected.inc({ reason: result.reason });
+    return sendGif(reply, result.retryAfter);
+  };
+  // The address is limited before anything is decoded or looked up: an unknown write key costs a
+  // flooder its address's tokens, and the engine a Map look-up. A limited request is answered here;
+  // the (synchronous) handler then returns undefined, as fastify asks of one that sent its reply.
+  const limited = (request: FastifyRequest, reply: FastifyReply): boolean => {
+    const wait = limits.ip(request, 'pixel');
+    if (wait === 0) return false;
+    deps.metrics.pixelRejected.inc({ reason: 'rate_limited' });
+    sendGif(reply, wait);
+    return true;
   };
 
   app.get<{ Params: { type: string }; Querystring: { data?: string } }>('/v1/pixel/:type', (request, reply) => {
+    if (limited(request, reply)) return undefined;
     const event = decodeData(typeof request.query.data === 'string' ? request.query.data : undefined);
     return respond(request, reply, accept(deps, request, request.params.type, event?.writeKey, event));
   });
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/t.gif', (request, reply) => {
+    if (limited(request, reply)) return undefined;
     const query = Object.fromEntries(
       Object.entries(request.query ?? {}).map(([k, v]) => [k, Array.isArray(v) ? String(v[0]) : v]),
     ) as Record<string, string | undefined>;

@@ -12,6 +12,7 @@ import { relayAfterCommit } from '../../outbox/relay-after-commit';
 import type { HttpDeps } from '../deps';
 import { escapeHtml } from '../pages/layout';
 import { FORGET_TEXT, forgetSection, requestForgetEmail } from './forget';
+import { guardFormPosts } from '../pages/same-origin';
 import { acceptForms, formValues, preferredLanguage, sendPage } from '../pages/respond';
 
 const TEXT = {
@@ -68,6 +69,8 @@ function shownText(catalog: PurposeCatalog, lang: Lang): string {
  */
 export async function preferenceRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   acceptForms(app);
+  // A POST sent by a browser from another site is refused before it is read (pages/same-origin.ts).
+  guardFormPosts(app, deps.config.http.publicUrl);
   // The purposes are read at each request, so a reload of the rules applies from the next one.
   const catalogNow = () => deps.rules.purposes;
 
@@ -95,7 +98,8 @@ export async function preferenceRoutes(app: FastifyInstance, deps: HttpDeps): Pr
       .all()
       .map((p) => {
         const s = summary[p.name];
-        const id = `purpose-${p.name}`;
+        // Purpose names are [a-z0-9_] (schemas/consent.ts), escaped all the same: every value is.
+        const id = escapeHtml(`purpose-${p.name}`);
         return `<fieldset><legend>${escapeHtml(p.name.replace(/_/g, ' '))}</legend>
 <input type="hidden" name="shown" value="${escapeHtml(p.name)}">
 <label for="${id}"><input type="checkbox" id="${id}" name="purpose" value="${escapeHtml(p.name)}"${s?.allowed ? ' checked' : ''}> ${escapeHtml(describe(p, lang))}</label>

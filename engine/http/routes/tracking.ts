@@ -5,7 +5,9 @@ import type { EnqueueBatcher } from '../../ingest/enqueue-batcher';
 import type { SourceCache } from '../../ingest/source-cache';
 import { MAX_BATCH_BYTES, checkEvent } from '../../ingest/validate';
 import type { HttpDeps } from '../deps';
+import { admitOrigin, PREFLIGHT_HEADERS, preflightRefusal } from '../cors';
 import { describeZodError, sendError } from '../errors';
+import { publicLimitsOf, sendRateLimited } from '../public-limits';
 import { changeFromEvent } from '../../consent/requests';
 import { acceptedEvent, requestFacts, writeKeyOf } from './tracking-context';
 
@@ -20,19 +22,29 @@ interface Rejected {
   message: string;
 }
 
-/** Resolves the source or answers 401; a PostgreSQL outage is a 503, never a false 401. */
+/**
+ * Resolves the source or answers 401; a PostgreSQL outage is a 503, never a false 401. Then a
+ * browser's origin must be one the source allows (403), and the source must be within its rate
+ * limit (429). Returns the source id when the request may go on.
+ */
 export async function authenticate(deps: TrackingDeps, request: FastifyRequest, reply: FastifyReply, bodyKey: unknown): Promise<string | undefined> {
   const writeKey = writeKeyOf(request, bodyKey);
   if (!writeKey) {
     sendError(reply, 'UNAUTHORIZED', 'send the source write key as the HTTP Basic user name (empty password) or as writeKey in the body', deps.metrics);
     return undefined;
   }
-  const sourceId = await deps.sources.sourceIdFor(writeKey);
-  if (!sourceId) {
+  const source = await deps.sources.sourceFor(writeKey);
+  if (!source) {
     sendError(reply, 'UNAUTHORIZED', 'unknown write key (create a source with `consentflow sources add NAME`)', deps.metrics);
     return undefined;
   }
-  return sourceId;
+  if (!admitOrigin(request, reply, source, deps.metrics)) return undefined;
+  const wait = publicLimitsOf(deps).source(source.id, 'api');
+  if (wait > 0) {
+    sendRateLimited(reply, 'write_key', wait, deps.metrics);
+    return undefined;
+  }
+  return source.id;
 }
 
 /** Enqueues accepted events; answers 503 if Redis did not acknowledge them (never a false 2xx). */
@@ -65,19 +77,21 @@ export async function trackingRoutes(app: FastifyInstance, deps: TrackingDeps): 
       done(Object.assign(new Error('the body is not valid JSON'), { code: 'FST_ERR_CTP_INVALID_JSON_BODY', statusCode: 400 }), undefined);
     }
   });
-  // Browsers post from the site's own origin; the API is public and carries no cookies.
+  // Before the body is read: a flooding address costs a Map look-up, not a JSON parse. Inherited by
+  // the consent routes' child scope. Access-Control-Allow-Origin is set by authenticate(), once the
+  // source (and so the origins it allows) is known.
+  const limits = publicLimitsOf(deps);
   app.addHook('onRequest', async (request, reply) => {
-    reply.header('access-control-allow-origin', request.headers.origin ?? '*');
     reply.header('vary', 'Origin');
+    const wait = limits.ip(request, 'api');
+    if (wait > 0) return sendRateLimited(reply, 'ip', wait, deps.metrics);
   });
-  app.options('/*', async (_request, reply) =>
-    reply
-      .header('access-control-allow-methods', 'POST, GET, OPTIONS')
-      .header('access-control-allow-headers', 'authorization, content-type')
-      .header('access-control-max-age', '86400')
-      .code(204)
-      .send(),
-  );
+  app.options('/*', async (request, reply) => {
+    const origin = request.headers.origin;
+    if (origin === undefined) return reply.code(204).header('allow', 'POST, GET, OPTIONS').send();
+    if (!(await deps.sources.originAllowedBySome(origin))) return sendError(reply, 'FORBIDDEN', preflightRefusal(origin), deps.metrics);
+    return reply.headers({ ...PREFLIGHT_HEADERS, 'access-control-allow-origin': origin }).code(204).send();
+  });
 
   // analytics.js (analytics-next) posts to the one-letter paths: /v1/t, /v1/i, … and /v1/b.
   for (const type of EVENT_TYPES) {

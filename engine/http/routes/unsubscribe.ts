@@ -5,6 +5,7 @@ import { relayAfterCommit } from '../../outbox/relay-after-commit';
 import { truncateIp } from '../../privacy/ip';
 import type { HttpDeps } from '../deps';
 import { escapeHtml } from '../pages/layout';
+import { guardFormPosts } from '../pages/same-origin';
 import { acceptForms, sendPage } from '../pages/respond';
 
 type Outcome = { readonly ok: true; readonly withdrawn: readonly string[] } | { readonly ok: false; readonly status: 400 | 410; readonly message: string };
@@ -14,9 +15,13 @@ type Outcome = { readonly ok: true; readonly withdrawn: readonly string[] } | { 
  * send's campaign in one request, with no page to click through; `GET /u/:token` shows a page with a
  * button and never changes anything by itself (mail scanners open links). Withdrawing is as easy as
  * consenting (GDPR Art. 7(3)), and it ends the journeys that ran under it and cancels their sends.
+ * A POST a browser sends from another site is refused (pages/same-origin.ts); the mail provider's
+ * one-click POST comes from its server, with no Origin, and goes through.
  */
 export async function unsubscribeRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   acceptForms(app);
+  // A POST sent by a browser from another site is refused before it is read (pages/same-origin.ts).
+  guardFormPosts(app, deps.config.http.publicUrl);
 
   async function unsubscribe(request: FastifyRequest, token: string): Promise<Outcome> {
     const outcome = await unsubscribeWithToken(
