@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ExternalId } from './external-id';
+import { oneIdentifier, SubjectIdentifierFields } from './subject-identifier';
 
 /**
  * Consent as it crosses the API: the body of `POST /v1/consent`, and the change an accepted event
@@ -76,17 +77,12 @@ export type ConsentRequest = z.infer<typeof ConsentRequest>;
  */
 export const AdminConsentRequest = z
   .strictObject({
-    email: z.email({ error: 'expected an email address' }).max(254).optional(),
-    userId: ExternalId.optional(),
-    anonymousId: ExternalId.optional(),
+    ...SubjectIdentifierFields,
     withdraw: PurposeList.default([]),
     object: PurposeList.default([]),
     /** Where the person asked (ticket number, letter reference); never their personal data. */
     reference: z.string().min(1).max(200),
   })
-  .refine((r) => [r.email, r.userId, r.anonymousId].filter((v) => v !== undefined).length === 1, {
-    message: 'expected exactly one of email, userId, anonymousId',
-    path: ['email'],
-  })
+  .refine(...oneIdentifier)
   .refine((r) => r.withdraw.length + r.object.length > 0, { message: 'expected at least one purpose in withdraw or object', path: ['withdraw'] });
 export type AdminConsentRequest = z.infer<typeof AdminConsentRequest>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CONSENT_METHODS, CONSENT_SOURCE_KINDS } from './consent';
-import { ExternalId } from './external-id';
+import { DecryptionReason } from './admin';
+import { oneIdentifier, SubjectIdentifierFields } from './subject-identifier';
 
 /**
  * The subject export: everything the engine holds about one person, as one JSON document
@@ -19,16 +20,11 @@ export const SUBJECT_EXPORT_FORMAT_VERSION = 1;
 /** `POST /admin/v1/subjects/export`: whose data, and why (kept in the document and the log). */
 export const SubjectExportRequest = z
   .strictObject({
-    email: z.email({ error: 'expected an email address' }).max(254).optional(),
-    userId: ExternalId.optional(),
-    anonymousId: ExternalId.optional(),
-    /** The ticket or letter the request came by; no personal data, it is logged (scrubbed). */
-    reason: z.string().trim().min(1, 'expected a non-empty reason').max(500, 'expected at most 500 characters').optional(),
+    ...SubjectIdentifierFields,
+    /** The ticket or letter the request came by; no personal data: it is kept in the audit log (scrubbed). */
+    reason: DecryptionReason,
   })
-  .refine((r) => [r.email, r.userId, r.anonymousId].filter((v) => v !== undefined).length === 1, {
-    message: 'expected exactly one of email, userId, anonymousId',
-    path: ['email'],
-  });
+  .refine(...oneIdentifier);
 export type SubjectExportRequest = z.infer<typeof SubjectExportRequest>;
 
 const Time = z.iso.datetime();

@@ -14,6 +14,10 @@ export interface ApiKeysTable {
   key_prefix: string;
   created_at: ColumnType<Date, Date | undefined, never>;
   revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** After this the key authenticates nothing; null: it does not expire. */
+  expires_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** Recorded at most once a minute per process (engine/auth/last-use.ts). */
+  last_used_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface SourcesTable {
@@ -23,6 +27,8 @@ export interface SourcesTable {
   write_key_prefix: string;
   created_at: ColumnType<Date, Date | undefined, never>;
   revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** Origins whose browsers may call the tracking API with this key (`*`: any); empty: none. */
+  allowed_origins: ColumnType<string[], string[] | undefined, string[]>;
 }
 
 /** A trait value with its provenance (invariant 3). */
@@ -269,6 +275,22 @@ export interface ErasureRequestsTable {
   completed_at: Date | null;
 }
 
+export type AuditOutcome = 'ok' | 'denied' | 'not_found' | 'invalid' | 'failed';
+
+/** One entry of the hash-chained audit log (engine/audit). */
+export interface AuditLogTable {
+  seq: string;
+  at: Date;
+  actor: string;
+  action: string;
+  target: string | null;
+  outcome: AuditOutcome;
+  reason: string | null;
+  detail: ColumnType<Record<string, unknown>, string, never>;
+  prev_hash: Buffer;
+  hash: Buffer;
+}
+
 export interface Database {
   'app.api_keys': ApiKeysTable;
   'app.sources': SourcesTable;
@@ -289,6 +311,7 @@ export interface Database {
   'app.suppressions': SuppressionsTable;
   'app.broadcast_ticks': BroadcastTicksTable;
   'app.erasure_requests': ErasureRequestsTable;
+  'app.audit_log': AuditLogTable;
 }
 
 export type IdentityKind = 'email' | 'user' | 'anonymous' | 'phone';

@@ -64,7 +64,7 @@ describe('consentflow CLI', () => {
       const env = testEnv({ DATABASE_URL: database.url });
       const first = runCli(['migrate'], env);
       expect(first.stderr).toBe('');
-      expect(first.stdout).toBe('applied 9 migration(s): app/0001_app_foundation, app/0002_ingestion, app/0003_consent, app/0004_rules, app/0005_email, app/0006_erasure, app/0007_retention, vault/0001_vault, vault/0002_tombstones\n');
+      expect(first.stdout).toBe('applied 10 migration(s): app/0001_app_foundation, app/0002_ingestion, app/0003_consent, app/0004_rules, app/0005_email, app/0006_erasure, app/0007_retention, app/0008_access, vault/0001_vault, vault/0002_tombstones\n');
       expect(runCli(['migrate'], env).stdout).toBe('database is up to date\n');
     } finally {
       await database.drop();
@@ -88,5 +88,10 @@ describe('consentflow CLI', () => {
     const bad = runCli(['keys', 'create', '--role', 'root'], env);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toBe("consentflow: --role 'root': expected one of marketer, operator, privacy_officer, admin\n");
+
+    // The embedded database keeps the audit log too, and its chain verifies.
+    const verified = runCli(['audit', 'verify'], env);
+    expect(verified.stderr).toBe('');
+    expect(verified.stdout).toMatch(/^audit log verified: 1 entries, head 1:[A-Za-z0-9_-]{43}\n/);
   });
 });

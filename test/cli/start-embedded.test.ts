@@ -58,7 +58,7 @@ describe('consentflow start on the embedded default', () => {
     } finally {
       if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
     }
-    const shown = JSON.parse(runCli(['subject', 'show', '--anonymous-id', 'embedded-visitor', '--json'], env).stdout) as {
+    const shown = JSON.parse(runCli(['subject', 'show', '--anonymous-id', 'embedded-visitor', '--reason', 'ticket 3', '--json'], env).stdout) as {
       fields: Array<{ field: string; value: string }>;
       events: Array<{ type: string; count: number }>;
       consent: Array<{ purpose: string; decision: string; method: string }>;

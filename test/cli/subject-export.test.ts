@@ -52,21 +52,27 @@ describe('consentflow subject export', () => {
     expect({ ...fromCli, generatedAt: '' }).toEqual({ ...fromApi, generatedAt: '' });
 
     // The other identifiers lead to the same person.
-    const byUserId = runCli(['subject', 'export', '--user-id', 'cli-export'], cliEnv());
+    const byUserId = runCli(['subject', 'export', '--user-id', 'cli-export', '--reason', reason], cliEnv());
     expect(byUserId.status).toBe(0);
     expect({ ...SubjectExport.parse(JSON.parse(byUserId.stdout)), generatedAt: '', reason }).toEqual({ ...fromApi, generatedAt: '' });
   }, 90_000);
 
   it('says so on stderr when nobody is known, and names a bad option', () => {
-    const unknown = runCli(['subject', 'export', '--email', 'nobody@example.com'], cliEnv());
+    const unknown = runCli(['subject', 'export', '--email', 'nobody@example.com', '--reason', 'ticket 9'], cliEnv());
     expect(unknown.status).toBe(3);
     expect(unknown.stdout).toBe('');
     expect(unknown.stderr).toBe('consentflow: no profile is known for that identifier; nothing was exported\n');
-    expect(runCli(['subject', 'export', '--email', 'a@example.com', '--anonymous-id', 'x'], cliEnv()).stderr).toBe(
+    expect(runCli(['subject', 'export', '--email', 'a@example.com', '--anonymous-id', 'x', '--reason', 'ticket 9'], cliEnv()).stderr).toBe(
       'consentflow: give exactly one of --email, --user-id, --anonymous-id\n',
     );
-    const bad = runCli(['subject', 'export', '--email', 'not-an-address'], cliEnv());
+    const bad = runCli(['subject', 'export', '--email', 'not-an-address', '--reason', 'ticket 9'], cliEnv());
     expect(bad.status).toBe(1);
     expect(bad.stderr).toBe('consentflow: --email: expected an email address\n');
+    // The reason is required: it goes into the audit log with the decryption.
+    const noReason = runCli(['subject', 'export', '--email', 'a@example.com'], cliEnv());
+    expect(noReason.status).toBe(1);
+    expect(noReason.stderr).toContain("required option '--reason <text>' not specified");
+    const shortReason = runCli(['subject', 'export', '--email', 'a@example.com', '--reason', 'x'], cliEnv());
+    expect(shortReason.stderr).toBe("consentflow: --reason: expected the reason for reading this person's data, at least 3 characters (e.g. a ticket number)\n");
   }, 60_000);
 });

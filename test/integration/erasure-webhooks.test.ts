@@ -67,5 +67,9 @@ describe('erasure informs the processors (GDPR Art. 19)', () => {
       { host: host(failing.url), status: 500, ok: false },
     ]);
     expect(JSON.stringify(outcome.receipt)).not.toContain('hook@example.com');
+    // Decrypting the address to tell the processors is audited, once, without the address.
+    const audited = await engine.services.databases.db.selectFrom('app.audit_log').selectAll().where('action', '=', 'erasure.notify_processors').execute();
+    expect(audited.map((a) => [a.actor, a.target, a.outcome, a.detail])).toEqual([['worker:erasure', `erasure:${request.id}`, 'failed', { decrypted: true, processors: 2 }]]);
+    expect(JSON.stringify(audited)).not.toContain('hook@example.com');
   }, 60_000);
 });

@@ -24,11 +24,11 @@ describe('migrations on PostgreSQL', () => {
         migrateToLatest(b.db, b.vaultDb, log),
       ]);
       // One of the two applied each migration, the other found it done.
-      expect([...appliedA, ...appliedB].sort()).toEqual(['app/0001_app_foundation', 'app/0002_ingestion', 'app/0003_consent', 'app/0004_rules', 'app/0005_email', 'app/0006_erasure', 'app/0007_retention', 'vault/0001_vault', 'vault/0002_tombstones']);
+      expect([...appliedA, ...appliedB].sort()).toEqual(['app/0001_app_foundation', 'app/0002_ingestion', 'app/0003_consent', 'app/0004_rules', 'app/0005_email', 'app/0006_erasure', 'app/0007_retention', 'app/0008_access', 'vault/0001_vault', 'vault/0002_tombstones']);
       const schemas = await sql<{ nspname: string }>`select nspname from pg_namespace where nspname in ('app', 'vault') order by 1`.execute(a.db);
       expect(schemas.rows.map((r) => r.nspname)).toEqual(['app', 'vault']);
       const applied = await sql<{ name: string }>`select name from app.schema_migrations`.execute(a.db);
-      expect(applied.rows.map((r) => r.name)).toEqual(['0001_app_foundation', '0002_ingestion', '0003_consent', '0004_rules', '0005_email', '0006_erasure', '0007_retention']);
+      expect(applied.rows.map((r) => r.name)).toEqual(['0001_app_foundation', '0002_ingestion', '0003_consent', '0004_rules', '0005_email', '0006_erasure', '0007_retention', '0008_access']);
       expect(await migrateToLatest(a.db, a.vaultDb, log)).toEqual([]);
     } finally {
       await Promise.all([a.close(), b.close()]);

@@ -17,6 +17,7 @@ import { subscribeWithDoubleOptIn } from '../support/double-opt-in';
 import { basicAuth, postJson, startTestEngine, type TestEngine, waitForReceipts } from '../support/engine';
 import { startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
 import { waitFor } from '../support/wait';
+import { subjectTarget } from '../../engine/audit/targets';
 
 const SCHEMA_FILE = path.resolve(__dirname, '../../schemas/json/subject-export.schema.json');
 
@@ -50,7 +51,9 @@ describe('POST /admin/v1/subjects/export', () => {
 
   const db = () => engine.services.databases.db;
   const auth = () => ({ authorization: basicAuth(engine.writeKey) });
-  const exportRequest = (body: unknown, key = officer) => postJson(`${engine.url}/admin/v1/subjects/export`, body, { authorization: `Bearer ${key}` });
+  // Every export states its reason (audited); the tests of other things give a routine one.
+  const withReason = (body: unknown) => (body !== null && typeof body === 'object' && !('reason' in body) ? { reason: 'ticket 1: access request', ...body } : body);
+  const exportRequest = (body: unknown, key = officer) => postJson(`${engine.url}/admin/v1/subjects/export`, withReason(body), { authorization: `Bearer ${key}` });
   const profileOf = async (userId: string) => (await findProfileId(engine.services.databases.vaultDb, engine.services.keys, [{ userId }])) as string;
 
   /** A person as a site makes one: consent from the banner, an identify, a few events. */
@@ -163,14 +166,12 @@ describe('POST /admin/v1/subjects/export', () => {
     expect(bobText).toContain(bob.email);
     for (const needle of [ada.email, ada.name, adaId, ada.event, ...adaEvents]) expect(bobText).not.toContain(needle);
 
-    // Decryption outside the email worker is logged: who, whose pseudonym, why; never the address.
-    const line = engine
-      .logText()
-      .split('\n')
-      .find((l) => l.includes('subject export: personal data decrypted') && l.includes(adaId));
-    expect(line).toBeDefined();
-    expect(JSON.parse(line as string)).toMatchObject({ profileId: adaId, reason: 'ticket 4711: access request by letter', by: expect.stringMatching(/^[0-9a-f-]{36}$/) });
-    expect(line).not.toContain(ada.email);
+    // Decryption outside the email worker is audited: who, whose keyed pseudonym, why; never the address.
+    const audited = await db().selectFrom('app.audit_log').selectAll().where('action', '=', 'subject.export').where('target', '=', subjectTarget(engine.services.keys, adaId)).execute();
+    expect(audited).toHaveLength(1);
+    expect(audited[0]).toMatchObject({ outcome: 'ok', reason: 'ticket 4711: access request by letter', actor: expect.stringMatching(/^key:[0-9a-f-]{36}$/), detail: { decrypted: true, status: 200 } });
+    expect(JSON.stringify(audited)).not.toContain(ada.email);
+    expect(JSON.stringify(audited)).not.toContain(adaId);
   });
 
   it('is for privacy officers only, names the bad field, and says 404 for nobody known', async () => {
@@ -185,6 +186,7 @@ describe('POST /admin/v1/subjects/export', () => {
     expect(await bad({ email: 'not an address' })).toEqual({ code: 'VALIDATION_FAILED', message: 'email: expected an email address' });
     expect((await bad({ email: ada.email, userId: ada.userId })).message).toBe('email: expected exactly one of email, userId, anonymousId');
     expect((await bad({ userId: ada.userId, reason: '' })).message).toMatch(/^reason: /);
+    expect(await bad({ userId: ada.userId, reason: undefined })).toEqual({ code: 'VALIDATION_FAILED', message: "reason: expected the reason for reading this person's data (e.g. a ticket number)" });
     expect((await bad({ userId: ada.userId, format: 'xml' })).message).toMatch(/format/);
     expect((await bad({ anonymousId: ['x'] })).message).toMatch(/^anonymousId: /);
     expect((await bad('{"email":')).code).toBe('INVALID_JSON');

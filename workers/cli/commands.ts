@@ -3,11 +3,8 @@ import { loadKeys } from '../../engine/config';
 import type { Logger } from '../../engine/log/logger';
 import { QUEUE_NAMES, type QueueName, isQueueName } from '../../engine/queues/catalog';
 import { openServices } from '../../engine/runtime/services';
-import { createApiKey, listApiKeys } from '../../engine/auth/api-keys';
 import { openMigratedDatabases, withMigratedDatabases } from '../../engine/runtime/database-only';
 import { AppError } from '../../engine/errors';
-import { Role } from '../../schemas/roles';
-import { ApiKeyName } from '../../schemas/api-keys';
 import { HANDLERS } from '../handlers';
 import { type ProcessRoles, runProcess } from '../process';
 import { reloadOnHangup, stopOnSignals } from './lifecycle';
@@ -81,33 +78,4 @@ export async function migrateCommand(ctx: CommandContext): Promise<number> {
   await databases.close();
   ctx.print(applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'database is up to date');
   return 0;
-}
-
-export async function keysCreateCommand(ctx: CommandContext, options: { role: string; name?: string; json?: boolean }): Promise<number> {
-  const role = Role.safeParse(options.role);
-  if (!role.success) throw new AppError('VALIDATION_FAILED', `--role '${options.role}': ${role.error.issues[0]?.message ?? 'invalid'}`);
-  const name = options.name === undefined ? undefined : ApiKeyName.safeParse(options.name);
-  if (name && !name.success) throw new AppError('VALIDATION_FAILED', `--name: ${name.error.issues[0]?.message ?? 'invalid'}`);
-  return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
-    const created = await createApiKey(databases.db, { role: role.data, name: name?.data });
-    if (options.json) ctx.print(JSON.stringify(created));
-    else {
-      ctx.print(`created ${created.role} key "${created.name}" (id ${created.id})`);
-      ctx.print(`key: ${created.key}`);
-      ctx.print('store it now: it is shown only once and cannot be recovered');
-    }
-    return 0;
-  });
-}
-
-export async function keysListCommand(ctx: CommandContext, options: { json?: boolean }): Promise<number> {
-  return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
-    const keys = await listApiKeys(databases.db);
-    if (options.json) ctx.print(JSON.stringify(keys));
-    else {
-      for (const k of keys) ctx.print(`${k.id}  ${k.role.padEnd(15)}  ${k.prefix}…  ${k.revokedAt ? 'revoked' : 'active '}  ${k.name}`);
-      if (keys.length === 0) ctx.print('no API keys yet: create one with `consentflow keys create --role ROLE`');
-    }
-    return 0;
-  });
 }

@@ -12,6 +12,8 @@ import { ErasureWork, SealedSubject } from '../../engine/privacy/erasure/work';
 import { queueSealingKey, unseal } from '../../engine/queues/sealing';
 import { openServices } from '../../engine/runtime/services';
 import type { CommandContext } from './commands';
+import { erasureTarget } from '../../engine/audit/targets';
+import { auditCommand, cliActor } from './audit-actor';
 
 /**
  * `consentflow subject erase | erase-status | verify-erasure`: a privacy officer's side of GDPR
@@ -55,8 +57,9 @@ async function eraseCommand(ctx: CommandContext, options: IdentifierOptions & { 
   const waitSeconds = options.wait === undefined || options.wait === false ? 0 : options.wait === true ? 120 : Number(options.wait);
   if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw new AppError('BAD_REQUEST', `--wait '${String(options.wait)}': expected a number of seconds`);
   return withServices(ctx, async (services) => {
-    const created = await createErasureRequest(services.databases, ctx.config, services.keys, { identifier, origin: 'cli', requestedBy: 'cli', deep: options.deep ?? false });
+    const created = await createErasureRequest(services.databases, ctx.config, services.keys, { identifier, origin: 'cli', requestedBy: cliActor(), deep: options.deep ?? false });
     if (!created.ok) throw new AppError('VALIDATION_FAILED', created.error);
+    await auditCommand(services.databases.db, services.keys, { action: 'subject.erase', target: erasureTarget(created.id), outcome: 'ok', detail: { created: created.created } });
     await relayOutbox(services.databases.db, services.queues);
     if (waitSeconds > 0) {
       const until = Date.now() + waitSeconds * 1000;

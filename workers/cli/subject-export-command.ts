@@ -5,9 +5,10 @@ import { loadKeys } from '../../engine/config';
 import { AppError } from '../../engine/errors';
 import { openSubjectExport } from '../../engine/privacy/export/document';
 import { exportIdentifier } from '../../engine/privacy/export/subject-ids';
-import { scrubText } from '../../engine/privacy/scrub-text';
+import { subjectTarget } from '../../engine/audit/targets';
 import { withMigratedDatabases } from '../../engine/runtime/database-only';
 import { SubjectExportRequest } from '../../schemas/subject-export';
+import { auditCommand } from './audit-actor';
 import type { CommandContext } from './commands';
 import type { CommandWiring } from './rules-commands';
 
@@ -29,7 +30,7 @@ export function registerSubjectExportCommand(subject: Command, wiring: CommandWi
     .option('--email <email>', "the person's email address")
     .option('--user-id <id>', 'the userId a site sent')
     .option('--anonymous-id <id>', 'an anonymousId (cookie or device id)')
-    .option('--reason <text>', 'why: the ticket or letter of the request (kept in the document and the log; no personal data)')
+    .requiredOption('--reason <text>', 'why: the ticket or letter of the request (kept in the document and the audit log; no personal data)')
     .action(wiring.run((options: ExportOptions) => subjectExportCommand(wiring.context(), options)));
 }
 
@@ -48,17 +49,20 @@ export async function subjectExportCommand(ctx: CommandContext, options: ExportO
   }
   const keys = loadKeys(ctx.config, ctx.log);
   return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
-    const exported = await openSubjectExport(databases, keys, exportIdentifier(parsed.data), { reason: parsed.data.reason ?? null });
+    const exported = await openSubjectExport(databases, keys, exportIdentifier(parsed.data), { reason: parsed.data.reason });
     if (!exported) {
       process.stderr.write('consentflow: no profile is known for that identifier; nothing was exported\n');
       return 3;
     }
-    // Decryption outside the email worker is recorded (DESIGN.md invariant 5): whose (the
-    // pseudonym), why, and that it was the command line (run by whoever may run it on the server).
-    ctx.log.info(
-      { by: 'cli', profileId: exported.profileId, pendingMerges: exported.pendingMerges, reason: parsed.data.reason === undefined ? null : scrubText(parsed.data.reason) },
-      'subject export: personal data decrypted for an access or portability request (GDPR Art. 15, 20)',
-    );
+    // Decryption outside the email worker is audited before the first byte leaves (DESIGN.md
+    // invariant 5): whose (a keyed pseudonym), why, and which shell user ran it.
+    await auditCommand(databases.db, keys, {
+      action: 'subject.export',
+      target: subjectTarget(keys, exported.profileId),
+      outcome: 'ok',
+      reason: parsed.data.reason,
+      detail: { decrypted: true, pendingMerges: exported.pendingMerges.length },
+    });
     // pipeline waits for the terminal (drain) and stops on a closed pipe (`| head`); stdout stays open.
     await pipeline(Readable.from(exported.chunks(), { objectMode: false }), out, { end: false });
     return 0;

@@ -6,6 +6,7 @@ import * as app0004 from './app/0004_rules';
 import * as app0005 from './app/0005_email';
 import * as app0006 from './app/0006_erasure';
 import * as app0007 from './app/0007_retention';
+import * as app0008 from './app/0008_access';
 import * as vault0001 from './vault/0001_vault';
 import * as vault0002 from './vault/0002_tombstones';
 
@@ -21,6 +22,7 @@ const appMigrations: Record<string, Migration> = {
   '0005_email': app0005,
   '0006_erasure': app0006,
   '0007_retention': app0007,
+  '0008_access': app0008,
 };
 
 const vaultMigrations: Record<string, Migration> = {

@@ -1,12 +1,13 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { SubjectExportRequest } from '../../../schemas/subject-export';
+import { subjectTarget } from '../../audit/targets';
 import { openSubjectExport } from '../../privacy/export/document';
 import { exportIdentifier } from '../../privacy/export/subject-ids';
-import { scrubText } from '../../privacy/scrub-text';
 import type { HttpDeps } from '../deps';
 import { sendError } from '../errors';
-import { allowRoles } from './auth';
+import { noteAudit } from './auth';
+import { adminRoute } from './route-table';
 
 /**
  * `POST /admin/v1/subjects/export`: everything about one person as one JSON document, for a
@@ -15,16 +16,19 @@ import { allowRoles } from './auth';
  * costs the server one page of them at a time.
  */
 export function subjectExportRoute(app: FastifyInstance, deps: HttpDeps): void {
-  app.post('/subjects/export', { preHandler: allowRoles(deps, 'privacy_officer') }, async (request, reply) => {
-    const body = SubjectExportRequest.parse(request.body ?? {});
-    const exported = await openSubjectExport(deps.databases, deps.keys, exportIdentifier(body), { reason: body.reason ?? null });
+  const config = {
+    roles: ['privacy_officer'],
+    action: 'subject.export',
+    summary: "Export everything held about one person (GDPR Art. 15, 20), decrypted; the reason is audited",
+    body: SubjectExportRequest,
+    response: { mediaType: 'application/json', description: 'the subject export document (schemas/json/subject-export.schema.json), streamed' },
+  } as const;
+  adminRoute(app, 'POST', '/subjects/export', config, async ({ body }, request, reply) => {
+    const exported = await openSubjectExport(deps.databases, deps.keys, exportIdentifier(body), { reason: body.reason });
     if (!exported) return sendError(reply, 'NOT_FOUND', 'nobody with that identifier is known; nothing was exported', deps.metrics);
-    // Decryption outside the email worker is recorded (DESIGN.md invariant 5; GDPR Art. 5(2),
-    // 30): who, whose (the pseudonym only) and why.
-    request.log.info(
-      { by: request.apiKey?.id, profileId: exported.profileId, pendingMerges: exported.pendingMerges, reason: body.reason === undefined ? null : scrubText(body.reason) },
-      'subject export: personal data decrypted for an access or portability request (GDPR Art. 15, 20)',
-    );
+    // The audit entry (who, whose as a keyed pseudonym, why) is written before the first byte of
+    // the document leaves (audit-hook.ts; DESIGN.md invariant 5).
+    noteAudit(request, { target: subjectTarget(deps.keys, exported.profileId), reason: body.reason, decrypted: true, detail: { pendingMerges: exported.pendingMerges.length } });
     const stream = Readable.from(exported.chunks(), { objectMode: false });
     // Headers are gone once the first chunk is; a failure after that can only cut the response
     // short (the client sees an incomplete document, never a complete-looking wrong one).

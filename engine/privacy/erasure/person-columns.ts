@@ -33,6 +33,8 @@ export const NOT_PERSON_COLUMNS: Readonly<Record<string, string>> = {
   'app.suppressions.hash': 'kept on purpose: the keyed hash that stops a re-import (ERASURE_SUPPRESS)',
   'vault.erasure_tombstones.hash': 'kept on purpose until it expires (ERASURE_TOMBSTONE_DAYS): drops late events',
   'vault.erasure_tombstones.request_id': 'the request itself',
+  'app.audit_log.hash': "the audit chain's own links (an entry names a person only by a keyed pseudonym, engine/audit/targets.ts)",
+  'app.audit_log.prev_hash': "the audit chain's own links",
 };
 
 /**

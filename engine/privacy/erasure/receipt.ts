@@ -1,6 +1,7 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { Verification } from './verify';
 import type { WebhookAnswer } from './webhooks';
+import { canonicalJson } from '../canonical-json';
 
 /**
  * Step 8: the receipt, which can be shown to the person or to an authority (GDPR Art. 5(2):
@@ -38,20 +39,8 @@ export function receiptKey(linkSigningKey: Buffer): Buffer {
   return Buffer.from(hkdfSync('sha256', linkSigningKey, Buffer.alloc(0), 'consentflow erasure receipts v1', 32));
 }
 
-/** Canonical JSON: keys sorted at every level, so the signature does not depend on key order. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    return `{${Object.keys(value as object)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 export function signReceipt(key: Buffer, receipt: unknown): string {
-  return `hmac-sha256:${createHmac('sha256', key).update(canonical(receipt)).digest('base64url')}`;
+  return `hmac-sha256:${createHmac('sha256', key).update(canonicalJson(receipt)).digest('base64url')}`;
 }
 
 export function verifyReceipt(key: Buffer, receipt: unknown, signature: string): boolean {

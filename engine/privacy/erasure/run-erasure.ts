@@ -16,6 +16,8 @@ import { resolveAndTombstone, shredVault } from './resolve-step';
 import { uuidsOf, type Verification, verifyByIndex } from './verify';
 import { callErasureWebhooks, type WebhookAnswer } from './webhooks';
 import { ErasureWork, SealedSubject } from './work';
+import { appendAudit } from '../../audit/append';
+import { erasureTarget } from '../../audit/targets';
 
 /**
  * The erasure worker's job (GDPR Art. 17): eight steps, each committed with its step number, so a
@@ -147,7 +149,23 @@ async function runSteps(deps: ErasureDeps, initial: ErasureRequestRow, options: 
   if (step < 5) {
     const { webhooks: urls, webhookSecret } = config.privacy.erasure;
     if (urls.length > 0) webhooks = await callErasureWebhooks(urls, webhookSecret, id, subject, webhooks);
-    await saveStep(db, id, (step = 5), { webhooks: JSON.stringify(webhooks) });
+    await db.transaction().execute(async (trx) => {
+      await saveStep(trx, id, (step = 5), { webhooks: JSON.stringify(webhooks) });
+      // The identifier was decrypted to tell the processors (Art. 19): audited like any decryption
+      // outside the email worker (DESIGN.md invariant 5).
+      if (urls.length > 0) {
+        await appendAudit(trx, keys, [
+          {
+            actor: 'worker:erasure',
+            action: 'erasure.notify_processors',
+            target: erasureTarget(id),
+            outcome: webhooks.every((w) => w.ok) ? 'ok' : 'failed',
+            reason: 'GDPR Art. 19: processors told of an erasure',
+            detail: { decrypted: true, processors: urls.length },
+          },
+        ]);
+      }
+    });
     await after(5);
   }
   const emailHashes = work.identities.filter((i) => i.kind === 'email').map((i) => Buffer.from(i.hash, 'hex'));

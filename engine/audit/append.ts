@@ -1,0 +1,69 @@
+import { sql } from 'kysely';
+import type { Keys } from '../config';
+import type { Transaction as KyselyTransaction } from 'kysely';
+import type { AuditOutcome, Database, DbOrTrx } from '../db/types';
+import { scrubText } from '../privacy/scrub-text';
+import { auditChainKey, entryHash, GENESIS_HASH } from './chain';
+
+export interface AuditEntryInput {
+  /** `key:<uuid>` (an admin API key), `cli:uid:<n>` (a shell user), `worker:<queue>`. */
+  readonly actor: string;
+  /** Dotted, lower case: `subject.export`, `keys.revoke`. */
+  readonly action: string;
+  /** A keyed subject pseudonym (targets.ts), a request id, a key id: never PII. */
+  readonly target?: string | null;
+  readonly outcome: AuditOutcome;
+  /** The reason stated for a decryption; scrubbed of anything that looks like PII. */
+  readonly reason?: string | null;
+  /** `{ decrypted: true }` marks a decryption of personal data; method, status, route. No PII. */
+  readonly detail?: Record<string, unknown>;
+}
+
+/** Any constant: every append takes it, so the entries get consecutive numbers. */
+const AUDIT_LOCK = 0x6175_6469;
+
+/**
+ * Appends entries at the end of the chain. In the caller's transaction when given one (the entry
+ * commits or rolls back with the action it records), else in its own. Appends are serialized by a
+ * transaction-scoped advisory lock: admin actions are rare, and consecutive numbers are what lets
+ * `audit verify` tell a removal from a gap.
+ */
+export async function appendAudit(db: DbOrTrx, keys: Keys, entries: readonly AuditEntryInput[]): Promise<{ seq: string; hash: Buffer } | undefined> {
+  if (entries.length === 0) return undefined;
+  if (db.isTransaction) return appendInTransaction(db as KyselyTransaction<Database>, keys, entries);
+  return db.transaction().execute((trx) => appendInTransaction(trx, keys, entries));
+}
+
+async function appendInTransaction(trx: KyselyTransaction<Database>, keys: Keys, entries: readonly AuditEntryInput[]): Promise<{ seq: string; hash: Buffer }> {
+  await sql`select pg_advisory_xact_lock(${AUDIT_LOCK})`.execute(trx);
+  const last = await trx.selectFrom('app.audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  const chainKey = auditChainKey(keys);
+  let seq = BigInt(last?.seq ?? 0);
+  let prevHash: Buffer = last?.hash ?? GENESIS_HASH;
+  const rows = [];
+  // One clock reading per append keeps entries of one call in order; millisecond precision, so the
+  // time reads back exactly as it was hashed.
+  const at = new Date();
+  for (const entry of entries) {
+    seq += 1n;
+    const row = {
+      seq: seq.toString(),
+      at,
+      actor: entry.actor,
+      action: entry.action,
+      target: entry.target ?? null,
+      outcome: entry.outcome,
+      reason: entry.reason == null ? null : scrubText(entry.reason).slice(0, 500),
+      detail: entry.detail ?? {},
+      prevHash,
+    };
+    const hash = entryHash(chainKey, row);
+    rows.push({ ...row, hash });
+    prevHash = hash;
+  }
+  await trx
+    .insertInto('app.audit_log')
+    .values(rows.map(({ prevHash: prev, detail, ...row }) => ({ ...row, detail: JSON.stringify(detail), prev_hash: prev })))
+    .execute();
+  return { seq: seq.toString(), hash: prevHash };
+}

@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { ApiKeyIdParams, ApiKeySummary, CreateApiKeyBody, CreatedApiKey } from '../../../schemas/api-keys';
+import { WhoAmI } from '../../../schemas/admin';
+import { keyTarget } from '../../audit/targets';
+import { createApiKey, listApiKeys, revokeApiKey } from '../../auth/api-keys';
+import type { HttpDeps } from '../deps';
+import { sendError } from '../errors';
+import { noteAudit } from './auth';
+import { adminRoute } from './route-table';
+
+/** Admin API keys (role `admin` only: a key that makes keys can make itself anything). */
+export function keysRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  adminRoute(
+    app,
+    'GET',
+    '/whoami',
+    { roles: ['marketer', 'operator', 'privacy_officer', 'admin'], action: 'admin.whoami', summary: 'The key this request authenticated with', response: WhoAmI },
+    async (_input, request) => request.apiKey,
+  );
+
+  adminRoute(
+    app,
+    'GET',
+    '/keys',
+    { roles: ['admin'], action: 'keys.list', summary: 'List API keys (never the keys themselves)', response: z.object({ keys: z.array(ApiKeySummary) }) },
+    async () => ({ keys: await listApiKeys(deps.databases.db) }),
+  );
+
+  const create = { roles: ['admin'], action: 'keys.create', summary: 'Create an API key, shown once', body: CreateApiKeyBody, response: CreatedApiKey, successStatus: 201 } as const;
+  adminRoute(app, 'POST', '/keys', create, async ({ body }, request, reply) => {
+    const created = await createApiKey(deps.databases.db, body);
+    noteAudit(request, { target: keyTarget(created.id), detail: { role: created.role, expiresAt: created.expiresAt } });
+    return reply.code(201).send(created);
+  });
+
+  const revoke = { roles: ['admin'], action: 'keys.revoke', summary: 'Revoke an API key at once', params: ApiKeyIdParams, response: ApiKeySummary } as const;
+  adminRoute(app, 'POST', '/keys/:id/revoke', revoke, async ({ params }, request, reply) => {
+    noteAudit(request, { target: keyTarget(params.id) });
+    const revoked = await revokeApiKey(deps.databases.db, params.id);
+    if (!revoked) return sendError(reply, 'NOT_FOUND', 'no API key has that id', deps.metrics);
+    noteAudit(request, { detail: { alreadyRevoked: revoked.alreadyRevoked } });
+    return revoked.key;
+  });
+}
