@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { loadKeys } from '../../engine/config';
+import { AppError } from '../../engine/errors';
+import { parseIncidentPeriod, PERIOD_RULE } from '../../engine/reports/incident-period';
+import { buildIncidentReport } from '../../engine/reports/incident-report';
+import { incidentReportMarkdown } from '../../engine/reports/incident-report-md';
+import { buildProcessingRecords } from '../../engine/reports/processing-records';
+import { processingRecordsMarkdown } from '../../engine/reports/processing-records-md';
+import { processingRecordsInput } from '../../engine/reports/records-input';
+import { withMigratedDatabases } from '../../engine/runtime/database-only';
+import { loadRules } from '../../engine/runtime/rules';
+import { auditCommand } from './audit-actor';
+import type { CommandContext } from './commands';
+import type { CommandWiring } from './rules-commands';
+
+/**
+ * `consentflow report processing | incident`: the records of processing (GDPR Art. 30) from the
+ * rule files and the configuration alone (no database, Redis or keys), and the incident report
+ * (Art. 33) from the audit log.
+ */
+
+type Format = 'md' | 'json';
+
+function formatOf(value: string | undefined): Format {
+  if (value === undefined) return 'md';
+  if (value !== 'md' && value !== 'json') throw new AppError('BAD_REQUEST', `--format '${value}': expected md or json`);
+  return value;
+}
+
+/** Markdown ends with its own newline; `print` adds one. */
+const printDocument = (ctx: CommandContext, text: string) => ctx.print(text.replace(/\n$/, ''));
+
+export async function reportProcessingCommand(ctx: CommandContext, options: { format?: string }): Promise<number> {
+  const format = formatOf(options.format);
+  const records = buildProcessingRecords(processingRecordsInput(ctx.config, loadRules(ctx.config)));
+  printDocument(ctx, format === 'json' ? JSON.stringify(records, null, 2) : processingRecordsMarkdown(records));
+  return 0;
+}
+
+export async function reportIncidentCommand(ctx: CommandContext, options: { since?: string; until?: string; format?: string }): Promise<number> {
+  const format = formatOf(options.format);
+  const period = parseIncidentPeriod(options, new Date());
+  const keys = loadKeys(ctx.config, ctx.log);
+  return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
+    const report = await buildIncidentReport(databases.db, keys, period);
+    // Reading the audit log is itself recorded, as GET /admin/v1/audit is; before the report is shown.
+    await auditCommand(databases.db, keys, { action: 'audit.read', outcome: 'ok', detail: { report: 'incident', since: report.period.since, until: report.period.until } });
+    printDocument(ctx, format === 'json' ? JSON.stringify(report, null, 2) : incidentReportMarkdown(report));
+    if (!report.chain.ok) process.stderr.write(`consentflow: the audit chain does not verify (${report.chain.problems.length} problem(s)); the report may be incomplete\n`);
+    return 0;
+  });
+}
+
+export function registerReportCommands(program: Command, wiring: CommandWiring): void {
+  const report = program.command('report').description('reports for the privacy officer: records of processing (GDPR Art. 30), incidents (Art. 33)');
+  report
+    .command('processing')
+    .description('the records of processing activities (GDPR Art. 30) from the rule files and the configuration: purposes, data, recipients, retention, security')
+    .option('--format <format>', 'md (default) or json')
+    .action(wiring.run((options: { format?: string }) => reportProcessingCommand(wiring.context(), options)));
+  report
+    .command('incident')
+    .description('what the audit log says was accessed, and by whom, over a period (GDPR Art. 33: notify within 72 hours), and whether the audit chain verifies')
+    .option('--since <time>', `start of the period (required): ${PERIOD_RULE.replace(/^expected /, '')}`)
+    .option('--until <time>', 'end of the period (default: now), in the same forms as --since')
+    .option('--format <format>', 'md (default) or json')
+    .action(wiring.run((options: { since?: string; until?: string; format?: string }) => reportIncidentCommand(wiring.context(), options)));
+}
