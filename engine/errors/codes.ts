@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   FORBIDDEN: { status: 403, summary: 'the credentials do not allow this' },
   NOT_FOUND: { status: 404, summary: 'no such resource or route' },
   METHOD_NOT_ALLOWED: { status: 405, summary: 'the route does not accept this method' },
+  CONFLICT: { status: 409, summary: 'the resource is not in a state that allows this' },
   PAYLOAD_TOO_LARGE: { status: 413, summary: 'the body exceeds the size limit' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'the content type is not accepted' },
   RULES_INVALID: { status: 422, summary: 'the rule files have problems; the running rule set stays' },

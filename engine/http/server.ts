@@ -1,9 +1,12 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { EnqueueBatcher } from '../ingest/enqueue-batcher';
 import { SourceCache } from '../ingest/source-cache';
+import { adminLoginRoutes } from './admin/login-routes';
 import { adminRoutes } from './admin/routes';
+import { AdminRouteTable } from './admin/route-table';
 import type { HttpDeps } from './deps';
 import { installErrorHandling } from './errors';
+import { installSecurityHeaders } from './security-headers';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
 import { pixelRoutes } from './routes/pixel';
@@ -33,6 +36,8 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     forceCloseConnections: 'idle',
   });
   installErrorHandling(app, deps.metrics, deps.config.http.bodyLimit);
+  // Before any register: a plugin inherits only the hooks its parent had when it was registered.
+  installSecurityHeaders(app, deps.config);
   // Counted from the moment the headers arrive (before the body), until answered or abandoned.
   app.addHook('onRequest', (_request, _reply, done) => {
     deps.metrics.httpInFlight.inc();
@@ -71,6 +76,9 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
   await app.register((scope) => forgetRoutes(scope, deps), { prefix: '/f' });
   await app.register((scope) => emailTrackingRoutes(scope, deps));
   await app.register((scope) => pixelRoutes(scope, tracking));
-  await app.register((scope) => adminRoutes(scope, deps), { prefix: '/admin/v1' });
+  const adminTable = new AdminRouteTable();
+  app.decorate('adminRouteTable', adminTable);
+  await app.register((scope) => adminRoutes(scope, deps, adminTable), { prefix: '/admin/v1' });
+  await app.register((scope) => adminLoginRoutes(scope, deps), { prefix: '/admin' });
   return app;
 }

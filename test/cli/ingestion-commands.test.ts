@@ -50,17 +50,26 @@ describe('consentflow sources and subject commands', () => {
       { authorization: basicAuth(engine.writeKey) },
     );
     await waitForEvents(engine.services, 1, sql`type = 'identify'`);
-    const shown = runCli(['subject', 'show', '--email', 'anna.nowak@example.com'], cliEnv());
+    const shown = runCli(['subject', 'show', '--email', 'anna.nowak@example.com', '--reason', 'ticket 12'], cliEnv());
     expect(shown.status).toBe(0);
     expect(shown.stdout).toMatch(/email\s+Anna\.Nowak@Example\.com/);
     expect(shown.stdout).toMatch(/name\s+Anna Nowak/);
     expect(shown.stdout).toMatch(/plan\s+"team"/);
     expect(shown.stdout).toMatch(/identify\s+1/);
-    const json = JSON.parse(runCli(['subject', 'show', '--user-id', 'cli-person', '--json'], cliEnv()).stdout) as { fields: unknown[] };
+    const json = JSON.parse(runCli(['subject', 'show', '--user-id', 'cli-person', '--reason', 'ticket 12', '--json'], cliEnv()).stdout) as { fields: unknown[] };
     expect(json.fields).toHaveLength(2);
-    const unknown = runCli(['subject', 'show', '--email', 'nobody@example.com'], cliEnv());
+    const unknown = runCli(['subject', 'show', '--email', 'nobody@example.com', '--reason', 'ticket 12'], cliEnv());
     expect(unknown.status).toBe(3);
     expect(unknown.stdout).toBe('no profile is known for that identifier\n');
-    expect(runCli(['subject', 'show'], cliEnv()).stderr).toBe('consentflow: give exactly one of --email, --user-id, --anonymous-id\n');
+    expect(runCli(['subject', 'show', '--reason', 'ticket 12'], cliEnv()).stderr).toBe('consentflow: give exactly one of --email, --user-id, --anonymous-id\n');
+    // Each look-up is audited with its reason and the shell user, the person named by a keyed pseudonym only.
+    const audited = await engine.services.databases.db.selectFrom('app.audit_log').selectAll().where('action', '=', 'subject.lookup').orderBy('seq').execute();
+    expect(audited.map((a) => [a.outcome, a.reason, a.actor])).toEqual([
+      ['ok', 'ticket 12', expect.stringMatching(/^cli:uid:\d+$/)],
+      ['ok', 'ticket 12', expect.stringMatching(/^cli:uid:\d+$/)],
+      ['not_found', 'ticket 12', expect.stringMatching(/^cli:uid:\d+$/)],
+    ]);
+    expect(audited[0]?.target).toMatch(/^subject:[A-Za-z0-9_-]{22}$/);
+    expect(JSON.stringify(audited)).not.toMatch(/anna|nowak|cli-person/i);
   });
 });

@@ -2,21 +2,59 @@ import { loadKeys } from '../../engine/config';
 import { AppError } from '../../engine/errors';
 import { describeSubject } from '../../engine/identity/subject';
 import { subjectIdentifierOf } from '../../engine/identity/lookup';
-import { createSource, listSources, revokeSource } from '../../engine/ingest/sources';
+import { AllowedOrigin, changeAllowedOrigins, createSource, listSources, revokeSource } from '../../engine/ingest/sources';
 import { withMigratedDatabases } from '../../engine/runtime/database-only';
 import { ApiKeyName } from '../../schemas/api-keys';
 import type { CommandContext } from './commands';
+import { DecryptionReason } from '../../schemas/admin';
+import { subjectTarget } from '../../engine/audit/targets';
+import { auditCommand } from './audit-actor';
 
-export async function sourcesAddCommand(ctx: CommandContext, name: string, options: { json?: boolean }): Promise<number> {
+/** Origins from the command line, normalized as browsers send them; the first bad one is the error. */
+function parseOrigins(option: string, values: readonly string[] | undefined): string[] {
+  return (values ?? []).map((value) => {
+    const parsed = AllowedOrigin.safeParse(value);
+    if (!parsed.success) throw new AppError('VALIDATION_FAILED', `${option}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    return parsed.data;
+  });
+}
+
+function describeOrigins(origins: readonly string[]): string {
+  if (origins.length === 0) return 'no browser origin (server calls and pixels only)';
+  return origins.includes('*') ? 'any browser origin (*)' : origins.join(', ');
+}
+
+const SOURCE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export async function sourcesAddCommand(ctx: CommandContext, name: string, options: { origin?: string[]; json?: boolean }): Promise<number> {
   const parsed = ApiKeyName.safeParse(name);
   if (!parsed.success) throw new AppError('VALIDATION_FAILED', `NAME: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  const origins = parseOrigins('--origin', options.origin);
   return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
-    const source = await createSource(databases.db, parsed.data);
+    const source = await createSource(databases.db, parsed.data, origins);
     if (options.json) ctx.print(JSON.stringify(source));
     else {
       ctx.print(`created source "${source.name}" (id ${source.id})`);
       ctx.print(`write key: ${source.writeKey}`);
+      ctx.print(`browser calls allowed from: ${describeOrigins(source.allowedOrigins)}`);
       ctx.print('use it as the write key of a Segment SDK, or as wk= in a pixel; it is shown only once');
+    }
+    return 0;
+  });
+}
+
+/** Adds and removes the origins whose browsers may use a source's write key (CORS); prints the result. */
+export async function sourcesOriginsCommand(ctx: CommandContext, id: string, options: { add?: string[]; remove?: string[]; json?: boolean }): Promise<number> {
+  if (!SOURCE_ID.test(id)) throw new AppError('VALIDATION_FAILED', `ID '${id}': expected a source id (a UUID, as \`consentflow sources list\` prints)`);
+  const add = parseOrigins('--add', options.add);
+  const remove = parseOrigins('--remove', options.remove);
+  return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
+    const origins = await changeAllowedOrigins(databases.db, id, { add, remove });
+    if (!origins) throw new AppError('NOT_FOUND', `no active source has the id ${id}`);
+    if (options.json) ctx.print(JSON.stringify({ id, allowedOrigins: origins }));
+    else {
+      ctx.print(`source ${id}: browser calls allowed from ${describeOrigins(origins)}`);
+      if (add.length + remove.length > 0) ctx.print('the running API applies the change within 5 s');
     }
     return 0;
   });
@@ -27,13 +65,13 @@ export async function sourcesListCommand(ctx: CommandContext, options: { json?: 
     const sources = await listSources(databases.db);
     if (options.json) ctx.print(JSON.stringify(sources));
     else if (sources.length === 0) ctx.print('no sources yet: create one with `consentflow sources add NAME`');
-    else for (const s of sources) ctx.print(`${s.id}  ${s.writeKeyPrefix}…  ${s.name}`);
+    else for (const s of sources) ctx.print(`${s.id}  ${s.writeKeyPrefix}…  ${s.name}  (origins: ${describeOrigins(s.allowedOrigins)})`);
     return 0;
   });
 }
 
 export async function sourcesRevokeCommand(ctx: CommandContext, id: string): Promise<number> {
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
+  if (!SOURCE_ID.test(id)) {
     throw new AppError('VALIDATION_FAILED', `ID '${id}': expected a source id (a UUID, as \`consentflow sources list\` prints)`);
   }
   return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
@@ -46,13 +84,23 @@ export async function sourcesRevokeCommand(ctx: CommandContext, id: string): Pro
 /** A privacy_officer path: prints decrypted PII of one person. Run on the server by an operator. */
 export async function subjectShowCommand(
   ctx: CommandContext,
-  options: { email?: string; userId?: string; anonymousId?: string; json?: boolean },
+  options: { email?: string; userId?: string; anonymousId?: string; reason?: string; json?: boolean },
 ): Promise<number> {
   const id = subjectIdentifierOf(options);
   if (!id) throw new AppError('BAD_REQUEST', 'give exactly one of --email, --user-id, --anonymous-id');
+  const reason = DecryptionReason.safeParse(options.reason);
+  if (!reason.success) throw new AppError('VALIDATION_FAILED', `--reason: ${reason.error.issues[0]?.message ?? 'invalid'}`);
   const keys = loadKeys(ctx.config, ctx.log);
   return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
     const report = await describeSubject(databases, keys, id);
+    // Audited before anything decrypted is printed (DESIGN.md invariant 5); a miss is recorded too.
+    await auditCommand(databases.db, keys, {
+      action: 'subject.lookup',
+      target: report ? subjectTarget(keys, report.profileId) : null,
+      outcome: report ? 'ok' : 'not_found',
+      reason: reason.data,
+      detail: report ? { decrypted: true } : {},
+    });
     if (!report) {
       if (options.json) ctx.print('null');
       else ctx.print('no profile is known for that identifier');

@@ -7,17 +7,18 @@ import { RedisServerMissingError } from '../../engine/redis/embedded';
 import {
   type CommandContext,
   apiCommand,
-  keysCreateCommand,
-  keysListCommand,
   migrateCommand,
   startCommand,
   workerCommand,
 } from './commands';
-import { sourcesAddCommand, sourcesListCommand, sourcesRevokeCommand, subjectShowCommand } from './ingestion-commands';
+import { sourcesAddCommand, sourcesListCommand, sourcesOriginsCommand, sourcesRevokeCommand, subjectShowCommand } from './ingestion-commands';
 import { registerRulesCommands } from './rules-commands';
+import { registerKeysCommands } from './keys-commands';
+import { registerAuditCommands } from './audit-commands';
 import { registerRetentionCommands } from './retention-commands';
 import { registerSubjectExportCommand } from './subject-export-command';
 import { registerErasureCommands } from './erasure-commands';
+import { registerReportCommands } from './report-commands';
 import { unsubscribeMailCommand } from './unsubscribe-mail-command';
 
 import { packageVersion } from './package-version';
@@ -77,27 +78,19 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     .description('apply pending database migrations and exit')
     .action(run(() => migrateCommand(context())));
 
-  const keys = program.command('keys').description('manage admin API keys');
-  keys
-    .command('create')
-    .description('create an admin API key and print it once')
-    .requiredOption('--role <role>', 'marketer, operator, privacy_officer or admin')
-    .option('--name <name>', 'a label to tell keys apart')
-    .option('--json', 'print a JSON object with the key')
-    .action(run((options: { role: string; name?: string; json?: boolean }) => keysCreateCommand(context(), options)));
-  keys
-    .command('list')
-    .description('list admin API keys (never the keys themselves)')
-    .option('--json', 'print JSON')
-    .action(run((options: { json?: boolean }) => keysListCommand(context(), options)));
+  registerKeysCommands(program, run, () => context());
+  registerAuditCommands(program, run, () => context());
 
+  // A repeatable option: each occurrence adds to the list.
+  const collect = (value: string, previous: string[]) => [...previous, value];
   const sources = program.command('sources').description('manage tracking sources (websites, apps, servers) and their write keys');
   sources
     .command('add')
     .description('create a source and print its write key once')
     .argument('<name>', 'a name for the source, e.g. "www.example.com"')
+    .option('--origin <origin>', 'an origin whose browsers may call the API with this key, scheme://host[:port] or * (repeatable; none: server calls and pixels only)', collect, [])
     .option('--json', 'print a JSON object with the write key')
-    .action(run((name: string, options: { json?: boolean }) => sourcesAddCommand(context(), name, options)));
+    .action(run((name: string, options: { origin?: string[]; json?: boolean }) => sourcesAddCommand(context(), name, options)));
   sources
     .command('list')
     .description('list sources (never their write keys)')
@@ -109,6 +102,14 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     .description('stop accepting a source\'s write key (a leaked key, a retired site); its data stays')
     .argument('<id>', 'the source id, as `consentflow sources list` prints it')
     .action(run((id: string) => sourcesRevokeCommand(context(), id)));
+  sources
+    .command('origins')
+    .description('show or change the origins whose browsers may call the API with a source\'s write key (CORS)')
+    .argument('<id>', 'the source id, as `consentflow sources list` prints it')
+    .option('--add <origin>', 'allow an origin, scheme://host[:port] or * (repeatable)', collect, [])
+    .option('--remove <origin>', 'stop allowing an origin (repeatable)', collect, [])
+    .option('--json', 'print JSON')
+    .action(run((id: string, options: { add?: string[]; remove?: string[]; json?: boolean }) => sourcesOriginsCommand(context(), id, options)));
 
   const subject = program.command('subject').description("a person's data (privacy officer)");
   subject
@@ -117,8 +118,9 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     .option('--email <email>', 'the person\'s email address')
     .option('--user-id <id>', 'the userId a site sent')
     .option('--anonymous-id <id>', 'an anonymousId (cookie or device id)')
+    .requiredOption('--reason <text>', 'why: the ticket or letter of the request (kept in the audit log; no personal data)')
     .option('--json', 'print JSON')
-    .action(run((options: { email?: string; userId?: string; anonymousId?: string; json?: boolean }) => subjectShowCommand(context(), options)));
+    .action(run((options: { email?: string; userId?: string; anonymousId?: string; reason?: string; json?: boolean }) => subjectShowCommand(context(), options)));
   registerSubjectExportCommand(subject, { context: () => context(), run });
   registerErasureCommands(subject, run, () => context());
 
@@ -130,6 +132,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
   // The rules group needs no database, Redis or keys: marketers run it on their machine and in CI.
   registerRulesCommands(program, { context: () => context(), run });
   registerRetentionCommands(program, run, () => context());
+  registerReportCommands(program, { context: () => context(), run });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
