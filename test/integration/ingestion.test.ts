@@ -12,12 +12,16 @@ const EMAIL = 'jan.kowalski@example.com';
 const NAME = 'Jan Kowalski';
 const PHONE = '+48 601 234 567';
 
-/** Every key Redis holds and every value in it, as text. */
-async function dumpRedis(url: string): Promise<string> {
+/**
+ * Every key of this engine (its queue prefix) and every value in it, as text. Other test files
+ * share the Redis server and plant PII on purpose (the dashboard's scrubbing test), so only this
+ * engine's keys are this test's business.
+ */
+async function dumpRedis(url: string, prefix: string): Promise<string> {
   const redis = new Redis(url);
   const parts: string[] = [];
   try {
-    for (const key of await redis.keys('*')) {
+    for (const key of await redis.keys(`${prefix}*`)) {
       const type = await redis.type(key);
       let value: unknown;
       if (type === 'string') value = await redis.getBuffer(key).then((b) => b?.toString('latin1'));
@@ -94,7 +98,8 @@ describe('ingestion: Segment-compatible API, identity, vault', () => {
     await waitForEvents(engine.services, 3, sql`context->>'ipPrefix' in ('203.0.113.0', '198.51.100.0')`);
 
     const app = await dumpAppSchema(db());
-    const redis = await dumpRedis(TEST_REDIS_URL);
+    const redis = await dumpRedis(TEST_REDIS_URL, engine.services.config.queuePrefix);
+    expect(redis).toContain(engine.services.config.queuePrefix);
     for (const [where, text] of [['app schema', app], ['redis', redis]] as const) {
       for (const needle of [EMAIL, encodeURIComponent(EMAIL), 'jan.kowalski', 'Kowalski', '601 234 567', '48601234567', '203.0.113.77', '198.51.100.23']) {
         expect({ where, found: text.includes(needle) ? needle : null }).toEqual({ where, found: null });
