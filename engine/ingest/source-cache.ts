@@ -11,9 +11,17 @@ interface Entry {
  * Known keys are cached for `ttlMs` (one indexed query per key every few seconds), unknown ones for a shorter time (so a new source works within
  * seconds, and a flood of bad keys does not become a flood of queries). Revocation and a change of
  * a source's allowed origins take effect within `ttlMs`.
+ *
+ * Bounded against floods: a key that does not have the shape of a write key is refused without a
+ * look-up or an entry (a body may carry a 500 KB "key"), and unknown keys live in their own map, so
+ * random keys evict only each other, never the sources that exist.
  */
+/** What `createSource` makes (`wk_` and 24 random bytes in base64url), with room to spare. */
+const WRITE_KEY_SHAPE = /^wk_[A-Za-z0-9_-]{20,80}$/;
+
 export class SourceCache {
-  private readonly entries = new Map<string, Entry>();
+  private readonly known = new Map<string, Entry>();
+  private readonly unknown = new Map<string, Entry>();
   private readonly pending = new Map<string, Promise<ActiveSource | undefined>>();
   private origins: { readonly set: ReadonlySet<string>; readonly expires: number } | undefined;
   private originsLoading: Promise<ReadonlySet<string>> | undefined;
@@ -26,8 +34,9 @@ export class SourceCache {
   ) {}
 
   async sourceFor(writeKey: string): Promise<ActiveSource | undefined> {
+    if (!WRITE_KEY_SHAPE.test(writeKey)) return undefined;
     const now = Date.now();
-    const cached = this.entries.get(writeKey);
+    const cached = this.known.get(writeKey) ?? this.unknown.get(writeKey);
     if (cached && cached.expires > now) return cached.source;
     let lookup = this.pending.get(writeKey);
     if (!lookup) {
@@ -35,9 +44,18 @@ export class SourceCache {
       this.pending.set(writeKey, lookup);
     }
     const source = await lookup;
-    if (this.entries.size >= this.maxEntries) this.entries.clear();
-    this.entries.set(writeKey, { source, expires: now + (source ? this.ttlMs : this.negativeTtlMs) });
+    const entries = source ? this.known : this.unknown;
+    this.known.delete(writeKey);
+    this.unknown.delete(writeKey);
+    // The oldest entry gives way (Map keeps insertion order), never the whole cache.
+    if (entries.size >= this.maxEntries) entries.delete(entries.keys().next().value as string);
+    entries.set(writeKey, { source, expires: now + (source ? this.ttlMs : this.negativeTtlMs) });
     return source;
+  }
+
+  /** Entries held (known and unknown keys): bounded by twice `maxEntries`. */
+  get size(): number {
+    return this.known.size + this.unknown.size;
   }
 
   async sourceIdFor(writeKey: string): Promise<string | undefined> {
