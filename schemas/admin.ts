@@ -11,7 +11,8 @@ export const DecryptionReason = z
   .trim()
   .min(3, 'expected the reason for reading this person\'s data, at least 3 characters (e.g. a ticket number)')
   .max(500, 'expected at most 500 characters')
-  .regex(/^[^\p{Cc}]*$/u, 'control characters are not allowed');
+  .regex(/^[^\p{Cc}]*$/u, 'control characters are not allowed')
+  .refine((text) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text), 'expected well-formed text (a lone UTF-16 surrogate is not a character)');
 
 /** `POST /admin/v1/subjects/lookup`: a POST, so the identifier is never in a URL (ASVS 5.0 V14.2.1). */
 export const SubjectLookupRequest = z
@@ -35,7 +36,7 @@ export const AuditQuery = z.strictObject({
   /** A live profile id: turned into the keyed pseudonym its entries carry. */
   profileId: z.uuid({ error: 'expected a profile id (a uuid)' }).optional(),
   target: z.string().max(200).optional(),
-  before: z.string().regex(/^[1-9][0-9]{0,18}$/, 'expected an entry number (seq) from a previous page').optional(),
+  before: z.string().regex(/^[1-9][0-9]{0,17}$/, 'expected an entry number (seq) from a previous page').optional(),
   limit: z.coerce.number({ error: 'expected a number from 1 to 500' }).int().min(1, 'expected a number from 1 to 500').max(500, 'expected a number from 1 to 500').default(100),
 });
 export type AuditQuery = z.infer<typeof AuditQuery>;

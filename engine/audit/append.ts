@@ -28,10 +28,25 @@ const AUDIT_LOCK = 0x6175_6469;
  * transaction-scoped advisory lock: admin actions are rare, and consecutive numbers are what lets
  * `audit verify` tell a removal from a gap.
  */
-export async function appendAudit(db: DbOrTrx, keys: Keys, entries: readonly AuditEntryInput[]): Promise<{ seq: string; hash: Buffer } | undefined> {
+export async function appendAudit(
+  db: DbOrTrx,
+  keys: Keys,
+  entries: readonly AuditEntryInput[],
+  log?: HeadLog,
+): Promise<{ seq: string; hash: Buffer } | undefined> {
   if (entries.length === 0) return undefined;
   if (db.isTransaction) return appendInTransaction(db as KyselyTransaction<Database>, keys, entries);
-  return db.transaction().execute((trx) => appendInTransaction(trx, keys, entries));
+  const head = await db.transaction().execute((trx) => appendInTransaction(trx, keys, entries));
+  // The head of the chain, in the process log too: a copy outside the database that shows when
+  // the newest entries were removed (verify.ts). Only once committed (an entry appended in the
+  // caller's transaction may still roll back; the next head logged covers it).
+  log?.info({ auditSeq: head.seq, auditHead: head.hash.toString('base64url') }, 'audit entry');
+  return head;
+}
+
+/** Where the head is logged: any pino logger. */
+export interface HeadLog {
+  info(fields: Record<string, unknown>, message: string): void;
 }
 
 async function appendInTransaction(trx: KyselyTransaction<Database>, keys: Keys, entries: readonly AuditEntryInput[]): Promise<{ seq: string; hash: Buffer }> {
@@ -49,12 +64,12 @@ async function appendInTransaction(trx: KyselyTransaction<Database>, keys: Keys,
     const row = {
       seq: seq.toString(),
       at,
-      actor: entry.actor,
+      actor: storable(entry.actor, 200),
       action: entry.action,
-      target: entry.target ?? null,
+      target: entry.target == null ? null : storable(entry.target, 200),
       outcome: entry.outcome,
-      reason: entry.reason == null ? null : scrubText(entry.reason).slice(0, 500),
-      detail: entry.detail ?? {},
+      reason: entry.reason == null ? null : storable(scrubText(entry.reason), 500),
+      detail: storableJson(entry.detail ?? {}) as Record<string, unknown>,
       prevHash,
     };
     const hash = entryHash(chainKey, row);
@@ -66,4 +81,29 @@ async function appendInTransaction(trx: KyselyTransaction<Database>, keys: Keys,
     .values(rows.map(({ prevHash: prev, detail, ...row }) => ({ ...row, detail: JSON.stringify(detail), prev_hash: prev })))
     .execute();
   return { seq: seq.toString(), hash: prevHash };
+}
+
+/**
+ * What is hashed must be exactly what PostgreSQL gives back, or an honest entry would fail `audit
+ * verify`: text without NUL (refused by PostgreSQL) or lone surrogates (stored as U+FFFD), cut by
+ * characters (what a `length()` check counts), never in the middle of a surrogate pair.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+function storable(text: string, maxChars: number): string {
+  const clean = text.replace(LONE_SURROGATE, '\uFFFD').replaceAll('\0', '');
+  const chars = Array.from(clean);
+  return chars.length <= maxChars ? clean : chars.slice(0, maxChars).join('');
+}
+
+/** A JSON value as jsonb keeps it: no undefined, dates as text, every string storable. */
+function storableJson(value: unknown): unknown {
+  const plain: unknown = JSON.parse(JSON.stringify(value) ?? 'null');
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return storable(v, Number.MAX_SAFE_INTEGER);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, inner]) => [storable(k, Number.MAX_SAFE_INTEGER), walk(inner)]));
+    return v;
+  };
+  return walk(plain);
 }

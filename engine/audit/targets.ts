@@ -14,3 +14,12 @@ export function subjectTarget(keys: Keys, profileId: string): string {
 
 export const erasureTarget = (requestId: string): string => `erasure:${requestId}`;
 export const keyTarget = (keyId: string): string => `key:${keyId}`;
+
+/**
+ * A job, keyed like a subject: job ids name people (`send-<send id>`, `forget-<profile id>-…`), and
+ * the log cannot be erased, so the id itself never goes in.
+ */
+export function jobTarget(keys: Keys, queue: string, jobId: string): string {
+  const key = hkdfSync('sha256', keys.pseudonym, Buffer.alloc(0), 'consentflow audit job v1', 32);
+  return `job:${queue}/${createHmac('sha256', Buffer.from(key)).update(`${queue}/${jobId}`, 'utf8').digest('base64url').slice(0, 22)}`;
+}

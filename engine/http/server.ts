@@ -35,6 +35,12 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     maxParamLength: 4096,
     forceCloseConnections: 'idle',
   });
+  if (deps.config.http.trustProxy === true) {
+    // OWASP ASVS 5.0 V4.1.3: only a named proxy's X-Forwarded-For is to be believed.
+    deps.log.warn(
+      'HTTP_TRUST_PROXY=true believes any client\'s X-Forwarded-For: a client can choose the address its rate limit counts and the /24 stored; set the proxies\' addresses or a hop count instead',
+    );
+  }
   installErrorHandling(app, deps.metrics, deps.config.http.bodyLimit);
   // Before any register: a plugin inherits only the hooks its parent had when it was registered.
   installSecurityHeaders(app, deps.config);

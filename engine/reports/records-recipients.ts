@@ -19,11 +19,13 @@ export function relayAddress(smtpUrl: string): string {
   }
 }
 
-/** `https://u:p@hooks.example.com/erase?token=x#y` → `https://hooks.example.com/erase`. */
+/**
+ * `https://u:p@hooks.example.com/catch/123/secret?token=x` → `https://hooks.example.com`: the
+ * origin only, since capability URLs carry their secret in the path as often as in the query.
+ */
 export function webhookAddress(webhookUrl: string): string {
   try {
-    const url = new URL(webhookUrl);
-    return `${url.origin}${url.pathname}`;
+    return new URL(webhookUrl).origin;
   } catch {
     return '(a webhook)';
   }

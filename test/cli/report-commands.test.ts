@@ -29,7 +29,7 @@ describe('consentflow report processing', () => {
     ERASURE_WEBHOOKS: 'https://erase.processor.example.com/hooks/erasure?api_key=webhook-secret-token,https://crm.example.org/gdpr/forget',
   };
   // What the records must name (from the files, so the test follows them) and must never show.
-  const recipients = ['smtp://smtp.relay.example.com:587', 'https://erase.processor.example.com/hooks/erasure', 'https://crm.example.org/gdpr/forget'];
+  const recipients = ['smtp://smtp.relay.example.com:587', 'https://erase.processor.example.com', 'https://crm.example.org'];
   const secrets = ['relay-user', 'relay-P4ssw0rd', 'pool=true', 'api_key', 'webhook-secret-token'];
 
   it.each(['md', 'json'])('names every purpose, retention period and recipient, and no credential (--format %s)', (format) => {

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { appendAudit } from '../../engine/audit/append';
 import { verifyAuditChain } from '../../engine/audit/verify';
 import { subjectTarget } from '../../engine/audit/targets';
 import { createApiKey } from '../../engine/auth/api-keys';
@@ -87,6 +88,45 @@ describe('the audit log through the admin API', () => {
     expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(/outcome: expected one of ok, denied, not_found, invalid, failed|limit: expected a number from 1 to 500/);
     expect((await admin('/audit', marketer.key)).status).toBe(403);
     expect((await verifyAuditChain(engine.services.databases.db, engine.services.keys)).ok).toBe(true);
+  });
+
+  it('stores what it hashed: odd text and JSON still verify, and a reason that is not text is refused', async () => {
+    const lone = await admin('/subjects/lookup', officer.key, { email, reason: 'ticket \ud800 12' });
+    expect(lone.status).toBe(400);
+    expect(((await lone.json()) as { error: { message: string } }).error.message).toBe('reason: expected well-formed text (a lone UTF-16 surrogate is not a character)');
+    // A reason whose scrubbing lengthens it past the limit with an emoji on the cut; a detail with
+    // undefined, a Date, a NUL and a lone surrogate: each is stored as it was hashed.
+    const long = `${'a'.repeat(470)} ann@example.com 😀😀😀😀😀😀`;
+    await appendAudit(engine.services.databases.db, engine.services.keys, [
+      { actor: 'worker:test', action: 'test.odd', outcome: 'ok', reason: long, detail: { missing: undefined, at: new Date(0), nul: 'a\u0000b', lone: 'x\udc00y', nested: [{ z: 1, a: 2 }] } },
+    ]);
+    const [stored] = await engine.services.databases.db.selectFrom('app.audit_log').selectAll().where('action', '=', 'test.odd').execute();
+    expect([...(stored?.reason ?? '')].length).toBeLessThanOrEqual(500);
+    expect(stored?.reason).not.toContain('ann@example.com');
+    expect(stored?.detail).toEqual({ at: '1970-01-01T00:00:00.000Z', nul: 'ab', lone: 'x\ufffdy', nested: [{ z: 1, a: 2 }] });
+    expect(await verifyAuditChain(engine.services.databases.db, engine.services.keys)).toMatchObject({ ok: true, problems: [] });
+    expect((await admin('/audit?before=99999999999999999999', officer.key)).status).toBe(400);
+  });
+
+  it('commits a key with its audit entry or not at all', async () => {
+    const admins = await createApiKey(engine.services.databases.db, { role: 'admin', name: 'keys admin' });
+    const db = engine.services.databases.db;
+    const count = async () => (await db.selectFrom('app.api_keys').select('id').execute()).length;
+    const before = await count();
+    await sql`alter table app.audit_log add constraint test_refuse_keys check (action <> 'keys.create') not valid`.execute(db);
+    try {
+      const res = await admin('/keys', admins.key, { role: 'marketer', name: 'never audited' });
+      expect(res.status).toBe(500);
+      expect(await res.text()).not.toContain('cfk_');
+    } finally {
+      await sql`alter table app.audit_log drop constraint test_refuse_keys`.execute(db);
+    }
+    expect(await count()).toBe(before);
+    const ok = await admin('/keys', admins.key, { role: 'marketer', name: 'audited' });
+    expect(ok.status).toBe(201);
+    const created = (await ok.json()) as { id: string };
+    const entries = await db.selectFrom('app.audit_log').select(['action', 'outcome', 'target']).where('target', '=', `key:${created.id}`).execute();
+    expect(entries).toEqual([{ action: 'keys.create', outcome: 'ok', target: `key:${created.id}` }]);
   });
 
   it('does not let a response with decrypted data leave when its entry cannot be written', async () => {

@@ -375,6 +375,13 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
       expect(signup.status).toBe(400);
       expect(await signup.text()).toMatch(/traits\.email: expected one plain email address local@domain: /);
     }
+    // POST /v1/consent applies the same rule, not zod's looser one: a local part over 64 octets and
+    // a domain label over 63 (RFC 5321 §4.5.3.1) pass zod's check.
+    for (const email of [`${'a'.repeat(70)}@example.com`, `ann@${'b'.repeat(64)}.com`]) {
+      const consent = await postJson(`${engine.url}/v1/consent`, { email, grant: ['email_marketing'], notice: { id: 'newsletter_form', version: 1 } }, auth());
+      expect(consent.status).toBe(400);
+      expect(await consent.text()).toMatch(/"email: expected one plain email address local@domain: /);
+    }
     expect(await ledgerCount()).toBe(before);
     expect(await confirmationCount()).toBe(confirmationsBefore);
   });

@@ -127,6 +127,8 @@ describe('ingestion: Segment-compatible API, identity, vault', () => {
     expect(app).toContain('198.51.100.0');
     const logs = engine.logText().toLowerCase();
     for (const needle of ['kowalski', '601 234 567', '601234567', '203.0.113.77']) expect(logs).not.toContain(needle);
+    // This engine believes any X-Forwarded-For (HTTP_TRUST_PROXY=true), and said at start that it should not.
+    expect(engine.logText()).toContain("HTTP_TRUST_PROXY=true believes any client's X-Forwarded-For");
   });
 
   it('merges anonymous page views into the profile that identifies, and 20 concurrent identifies of one email make one profile', async () => {

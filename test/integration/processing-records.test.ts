@@ -50,7 +50,7 @@ describe('GET /admin/v1/processing-records', () => {
       const records = ProcessingRecords.parse(JSON.parse(text));
       expect({ ...records, generatedAt: '' }).toEqual({ ...expected(), generatedAt: '' });
       for (const [name, entry] of Object.entries(purposes)) expect(records.purposes).toContainEqual(expect.objectContaining({ name, retention: entry.retention }));
-      expect(records.recipients.map((r) => r.address)).toEqual(['smtp://smtp.relay.example.com:587', 'https://erase.processor.example.com/hooks/erasure']);
+      expect(records.recipients.map((r) => r.address)).toEqual(['smtp://smtp.relay.example.com:587', 'https://erase.processor.example.com']);
       for (const secret of secrets) expect(text).not.toContain(secret);
     }
   });

@@ -10,6 +10,7 @@ import { createRedis } from '../../engine/redis/connection';
 import type { Role } from '../../schemas/roles';
 import { listen } from '../support/http';
 import { openTestServices, type TestServices } from '../support/services';
+import { jobTarget } from '../../engine/audit/targets';
 
 const PUBLIC_URL = 'https://admin.example.test';
 const FOREIGN = 'https://evil.example';
@@ -183,9 +184,9 @@ describe('dead letters, retries and the queue dashboard', () => {
 
     const entries = (await auditRows('queues.retry')).filter((e) => e.target?.startsWith('job:email/'));
     expect(entries.map((e) => [e.actor, e.target, e.outcome])).toEqual([
-      [`key:${keys.operator.id}`, 'job:email/no-such-job', 'not_found'],
-      [`key:${keys.operator.id}`, 'job:email/r-1', 'ok'],
-      [`key:${keys.operator.id}`, 'job:email/r-1', 'invalid'],
+      [`key:${keys.operator.id}`, jobTarget(env.services.keys, 'email', 'no-such-job'), 'not_found'],
+      [`key:${keys.operator.id}`, jobTarget(env.services.keys, 'email', 'r-1'), 'ok'],
+      [`key:${keys.operator.id}`, jobTarget(env.services.keys, 'email', 'r-1'), 'invalid'],
     ]);
   });
 
@@ -287,8 +288,8 @@ describe('dead letters, retries and the queue dashboard', () => {
     expect(await jobState('journeys', 'f-2')).toBe('waiting');
     const retries = (await auditRows('queues.retry')).filter((e) => e.target?.startsWith('job:journeys/'));
     expect(retries.map((e) => [e.actor, e.target, e.outcome])).toEqual([
-      [`key:${keys.operator.id}`, 'job:journeys/f-1', 'ok'],
-      [`key:${keys.operator.id}`, 'job:journeys/f-2', 'ok'],
+      [`key:${keys.operator.id}`, jobTarget(env.services.keys, 'journeys', 'f-1'), 'ok'],
+      [`key:${keys.operator.id}`, jobTarget(env.services.keys, 'journeys', 'f-2'), 'ok'],
     ]);
 
     // Sign-out clears the cookie and goes back to the login page.

@@ -86,12 +86,12 @@ describe('records of processing (GDPR Art. 30)', () => {
     expect(r.dataSubjects.map((s) => s.category)).toEqual(['website and app visitors', 'identified users and customers', 'email recipients', 'people exercising their rights']);
   });
 
-  it('names the SMTP relay and each processor webhook without credentials, query or fragment', () => {
+  it('names the SMTP relay and each processor webhook by origin only: no credentials, path, query or fragment', () => {
     const r = records({ SMTP_URL, ERASURE_WEBHOOKS: WEBHOOKS, ERASURE_WEBHOOK_SECRET: 'a-webhook-secret-of-some-length' });
     expect(r.recipients.map((x) => [x.kind, x.address])).toEqual([
       ['smtp_relay', 'smtps://relay.example.com:465'],
-      ['erasure_webhook', 'https://hooks.example.com/v1/erase'],
-      ['erasure_webhook', 'https://crm.example.org/gdpr/forget'],
+      ['erasure_webhook', 'https://hooks.example.com'],
+      ['erasure_webhook', 'https://crm.example.org'],
     ]);
     expect(r.recipients[1]?.receives).toContain('signed with HMAC-SHA256');
     const all = JSON.stringify(r) + processingRecordsMarkdown(r);
@@ -143,7 +143,7 @@ describe('records of processing (GDPR Art. 30)', () => {
     expect(relayAddress('smtp://u:p@relay.example.com:587/path?x=1')).toBe('smtp://relay.example.com:587');
     expect(relayAddress('smtp://relay.example.com')).toBe('smtp://relay.example.com');
     expect(relayAddress('not a url u:p')).toBe('(an SMTP relay)');
-    expect(webhookAddress('https://u:p@h.example.com:8443/a/b?c=d#e')).toBe('https://h.example.com:8443/a/b');
+    expect(webhookAddress('https://u:p@h.example.com:8443/a/b?c=d#e')).toBe('https://h.example.com:8443');
     expect(webhookAddress('::')).toBe('(a webhook)');
     expect(retentionText('1y')).toBe('1 year');
     expect(retentionText('6w')).toBe('6 weeks');

@@ -1,4 +1,4 @@
-import { appendAudit, type AuditEntryInput } from '../../engine/audit/append';
+import { appendAudit, type AuditEntryInput, type HeadLog } from '../../engine/audit/append';
 import type { Keys } from '../../engine/config';
 import type { DbOrTrx } from '../../engine/db/types';
 
@@ -11,6 +11,6 @@ export function cliActor(): string {
 }
 
 /** Appends one audit entry for a command line action. */
-export async function auditCommand(db: DbOrTrx, keys: Keys, entry: Omit<AuditEntryInput, 'actor'>): Promise<void> {
-  await appendAudit(db, keys, [{ actor: cliActor(), ...entry }]);
+export async function auditCommand(db: DbOrTrx, keys: Keys, entry: Omit<AuditEntryInput, 'actor'>, log?: HeadLog): Promise<void> {
+  await appendAudit(db, keys, [{ actor: cliActor(), ...entry }], log);
 }

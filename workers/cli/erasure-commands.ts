@@ -59,7 +59,7 @@ async function eraseCommand(ctx: CommandContext, options: IdentifierOptions & { 
   return withServices(ctx, async (services) => {
     const created = await createErasureRequest(services.databases, ctx.config, services.keys, { identifier, origin: 'cli', requestedBy: cliActor(), deep: options.deep ?? false });
     if (!created.ok) throw new AppError('VALIDATION_FAILED', created.error);
-    await auditCommand(services.databases.db, services.keys, { action: 'subject.erase', target: erasureTarget(created.id), outcome: 'ok', detail: { created: created.created } });
+    await auditCommand(services.databases.db, services.keys, { action: 'subject.erase', target: erasureTarget(created.id), outcome: 'ok', detail: { created: created.created } }, ctx.log);
     await relayOutbox(services.databases.db, services.queues);
     if (waitSeconds > 0) {
       const until = Date.now() + waitSeconds * 1000;

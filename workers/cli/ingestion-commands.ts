@@ -30,8 +30,14 @@ export async function sourcesAddCommand(ctx: CommandContext, name: string, optio
   const parsed = ApiKeyName.safeParse(name);
   if (!parsed.success) throw new AppError('VALIDATION_FAILED', `NAME: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   const origins = parseOrigins('--origin', options.origin);
+  const keys = loadKeys(ctx.config, ctx.log);
   return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
-    const source = await createSource(databases.db, parsed.data, origins);
+    // A write key is a credential and its origins an allow-list: both changes are audited.
+    const source = await databases.db.transaction().execute(async (trx) => {
+      const created = await createSource(trx, parsed.data, origins);
+      await auditCommand(trx, keys, { action: 'sources.create', target: `source:${created.id}`, outcome: 'ok', detail: { allowedOrigins: created.allowedOrigins } });
+      return created;
+    });
     if (options.json) ctx.print(JSON.stringify(source));
     else {
       ctx.print(`created source "${source.name}" (id ${source.id})`);
@@ -48,8 +54,15 @@ export async function sourcesOriginsCommand(ctx: CommandContext, id: string, opt
   if (!SOURCE_ID.test(id)) throw new AppError('VALIDATION_FAILED', `ID '${id}': expected a source id (a UUID, as \`consentflow sources list\` prints)`);
   const add = parseOrigins('--add', options.add);
   const remove = parseOrigins('--remove', options.remove);
+  const keys = loadKeys(ctx.config, ctx.log);
   return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
-    const origins = await changeAllowedOrigins(databases.db, id, { add, remove });
+    const origins = await databases.db.transaction().execute(async (trx) => {
+      const changed = await changeAllowedOrigins(trx, id, { add, remove });
+      if (changed && add.length + remove.length > 0) {
+        await auditCommand(trx, keys, { action: 'sources.origins', target: `source:${id}`, outcome: 'ok', detail: { add, remove } });
+      }
+      return changed;
+    });
     if (!origins) throw new AppError('NOT_FOUND', `no active source has the id ${id}`);
     if (options.json) ctx.print(JSON.stringify({ id, allowedOrigins: origins }));
     else {
@@ -74,8 +87,14 @@ export async function sourcesRevokeCommand(ctx: CommandContext, id: string): Pro
   if (!SOURCE_ID.test(id)) {
     throw new AppError('VALIDATION_FAILED', `ID '${id}': expected a source id (a UUID, as \`consentflow sources list\` prints)`);
   }
+  const keys = loadKeys(ctx.config, ctx.log);
   return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
-    if (!(await revokeSource(databases.db, id))) throw new AppError('NOT_FOUND', `no active source has the id ${id}`);
+    const revoked = await databases.db.transaction().execute(async (trx) => {
+      const done = await revokeSource(trx, id);
+      if (done) await auditCommand(trx, keys, { action: 'sources.revoke', target: `source:${id}`, outcome: 'ok' });
+      return done;
+    });
+    if (!revoked) throw new AppError('NOT_FOUND', `no active source has the id ${id}`);
     ctx.print(`revoked source ${id}: its write key is refused within 5 s; its data stays`);
     return 0;
   });
@@ -100,7 +119,7 @@ export async function subjectShowCommand(
       outcome: report ? 'ok' : 'not_found',
       reason: reason.data,
       detail: report ? { decrypted: true } : {},
-    });
+    }, ctx.log);
     if (!report) {
       if (options.json) ctx.print('null');
       else ctx.print('no profile is known for that identifier');

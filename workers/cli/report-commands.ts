@@ -44,7 +44,7 @@ export async function reportIncidentCommand(ctx: CommandContext, options: { sinc
   return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
     const report = await buildIncidentReport(databases.db, keys, period);
     // Reading the audit log is itself recorded, as GET /admin/v1/audit is; before the report is shown.
-    await auditCommand(databases.db, keys, { action: 'audit.read', outcome: 'ok', detail: { report: 'incident', since: report.period.since, until: report.period.until } });
+    await auditCommand(databases.db, keys, { action: 'audit.read', outcome: 'ok', detail: { report: 'incident', since: report.period.since, until: report.period.until } }, ctx.log);
     printDocument(ctx, format === 'json' ? JSON.stringify(report, null, 2) : incidentReportMarkdown(report));
     if (!report.chain.ok) process.stderr.write(`consentflow: the audit chain does not verify (${report.chain.problems.length} problem(s)); the report may be incomplete\n`);
     return 0;

@@ -6,6 +6,7 @@ import { retentionPolicy } from '../../engine/privacy/retention/policy';
 import { withMigratedDatabases } from '../../engine/runtime/database-only';
 import { loadRules } from '../../engine/runtime/rules';
 import { openServices } from '../../engine/runtime/services';
+import { auditCommand } from './audit-actor';
 import type { CommandContext } from './commands';
 
 /**
@@ -66,6 +67,8 @@ async function runCommand(ctx: CommandContext, options: { json?: boolean }): Pro
   const services = await openServices({ config: ctx.config, keys, log: ctx.log, searchPath: ctx.env.PATH ?? '' });
   try {
     const outcome = await applyRetention(services, retentionPolicy(ctx.config, services.rules.purposes));
+    // Run by hand, it deletes data: who ran it is in the audit log (the daily job is the engine's own).
+    await auditCommand(services.databases.db, keys, { action: 'retention.run', outcome: 'ok', detail: { erasuresRequested: outcome.erasuresRequested } }, ctx.log);
     if (options.json) ctx.print(JSON.stringify(outcome));
     else printOutcome(ctx, outcome);
     return 0;

@@ -62,7 +62,7 @@ export async function subjectExportCommand(ctx: CommandContext, options: ExportO
       outcome: 'ok',
       reason: parsed.data.reason,
       detail: { decrypted: true, pendingMerges: exported.pendingMerges.length },
-    });
+    }, ctx.log);
     // pipeline waits for the terminal (drain) and stops on a closed pipe (`| head`); stdout stays open.
     await pipeline(Readable.from(exported.chunks(), { objectMode: false }), out, { end: false });
     return 0;

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { appendAudit } from '../../audit/append';
-import type { AuditOutcome } from '../../db/types';
+import type { AuditOutcome, DbOrTrx } from '../../db/types';
 import type { HttpDeps } from '../deps';
 
 export interface AuditNote {
@@ -39,17 +39,38 @@ export async function auditAdminResponse(deps: HttpDeps, request: FastifyRequest
   const note = request.auditNote ?? {};
   if (request.method === 'GET' && !config.personal && status !== 403 && !note.decrypted) return;
   audited.add(request);
-  const entry = await appendAudit(deps.databases.db, deps.keys, [
-    {
-      actor: `key:${key.id}`,
-      action: config.action,
-      target: note.target ?? null,
-      outcome: outcomeOf(status),
-      reason: note.reason ?? null,
-      detail: { method: request.method, route: request.routeOptions.url ?? null, status, ...(note.decrypted ? { decrypted: true } : {}), ...note.detail },
-    },
-  ]);
-  // The head of the chain, in the process log too: a copy outside the database that shows when the
-  // newest entries were removed (engine/audit/verify.ts).
-  if (entry) request.log.info({ auditSeq: entry.seq, auditHead: entry.hash.toString('base64url') }, 'audit entry');
+  await append(deps.databases.db, deps, request, status);
+}
+
+/**
+ * For a handler that changes something: its entry is written in the same transaction as the
+ * change, so neither commits without the other (the response hook then writes nothing more).
+ * `status` is the answer the change will get.
+ */
+export async function auditInTransaction(trx: DbOrTrx, deps: HttpDeps, request: FastifyRequest, status: number, note: AuditNote = {}): Promise<void> {
+  request.auditNote = { ...request.auditNote, ...note };
+  await append(trx, deps, request, status);
+  audited.add(request);
+}
+
+async function append(db: DbOrTrx, deps: HttpDeps, request: FastifyRequest, status: number): Promise<void> {
+  const key = request.apiKey;
+  const config = request.routeOptions.config;
+  if (!key || !config.action) return;
+  const note = request.auditNote ?? {};
+  await appendAudit(
+    db,
+    deps.keys,
+    [
+      {
+        actor: `key:${key.id}`,
+        action: config.action,
+        target: note.target ?? null,
+        outcome: outcomeOf(status),
+        reason: note.reason ?? null,
+        detail: { method: request.method, route: request.routeOptions.url ?? null, status, ...(note.decrypted ? { decrypted: true } : {}), ...note.detail },
+      },
+    ],
+    request.log,
+  );
 }

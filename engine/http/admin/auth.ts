@@ -66,9 +66,9 @@ export function requireApiKey(app: FastifyInstance, deps: HttpDeps): void {
     request.apiKey = key;
     uses.record(key.id);
     const roles = request.routeOptions.config.roles;
-    // No roles: the not-found handler, which says only that the route does not exist.
-    if (roles && !roles.includes(key.role)) {
-      return sendError(reply, 'FORBIDDEN', `this route needs the role ${roles.join(' or ')}; this key has the role ${key.role}`, deps.metrics);
+    // Fail closed: a route that reached here without roles (none should: onRoute refuses them) is nobody's.
+    if (!roles || !roles.includes(key.role)) {
+      return sendError(reply, 'FORBIDDEN', `this route needs the role ${roles?.join(' or ') ?? '(none declared)'}; this key has the role ${key.role}`, deps.metrics);
     }
   });
   // Only requests authenticated by the session cookie: a Bearer call cannot be forged by another site.

@@ -9,6 +9,7 @@ import { findProfileId, type SubjectIdentifier, subjectIdentifierOf } from '../.
 import { scrubText } from '../../privacy/scrub-text';
 import type { HttpDeps } from '../deps';
 import { sendError } from '../errors';
+import { auditInTransaction } from './audit-hook';
 import { noteAudit } from './auth';
 import { adminRoute } from './route-table';
 
@@ -34,6 +35,7 @@ export function consentRoute(app: FastifyInstance, deps: HttpDeps): void {
     const now = new Date();
     const common = { profileId, occurredAt: now, sourceKind: 'admin' as const, method: 'admin' as const, sourceRef: `key ${request.apiKey?.id}: ${scrubText(body.reference)}` };
     await deps.databases.db.transaction().execute(async (trx) => {
+      await auditInTransaction(trx, deps, request, 200);
       await appendLedger(trx, [
         ...body.withdraw.map((purpose) => ({ ...common, purpose, decision: 'withdrawn' as const })),
         ...body.object.map((purpose) => ({ ...common, purpose, decision: 'objected' as const })),

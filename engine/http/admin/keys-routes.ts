@@ -6,6 +6,7 @@ import { keyTarget } from '../../audit/targets';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../auth/api-keys';
 import type { HttpDeps } from '../deps';
 import { sendError } from '../errors';
+import { auditInTransaction } from './audit-hook';
 import { noteAudit } from './auth';
 import { adminRoute } from './route-table';
 
@@ -29,17 +30,23 @@ export function keysRoutes(app: FastifyInstance, deps: HttpDeps): void {
 
   const create = { roles: ['admin'], action: 'keys.create', summary: 'Create an API key, shown once', body: CreateApiKeyBody, response: CreatedApiKey, successStatus: 201 } as const;
   adminRoute(app, 'POST', '/keys', create, async ({ body }, request, reply) => {
-    const created = await createApiKey(deps.databases.db, body);
-    noteAudit(request, { target: keyTarget(created.id), detail: { role: created.role, expiresAt: created.expiresAt } });
+    const created = await deps.databases.db.transaction().execute(async (trx) => {
+      const key = await createApiKey(trx, body);
+      await auditInTransaction(trx, deps, request, 201, { target: keyTarget(key.id), detail: { role: key.role, expiresAt: key.expiresAt } });
+      return key;
+    });
     return reply.code(201).send(created);
   });
 
   const revoke = { roles: ['admin'], action: 'keys.revoke', summary: 'Revoke an API key at once', params: ApiKeyIdParams, response: ApiKeySummary } as const;
   adminRoute(app, 'POST', '/keys/:id/revoke', revoke, async ({ params }, request, reply) => {
     noteAudit(request, { target: keyTarget(params.id) });
-    const revoked = await revokeApiKey(deps.databases.db, params.id);
+    const revoked = await deps.databases.db.transaction().execute(async (trx) => {
+      const result = await revokeApiKey(trx, params.id);
+      if (result) await auditInTransaction(trx, deps, request, 200, { detail: { alreadyRevoked: result.alreadyRevoked } });
+      return result;
+    });
     if (!revoked) return sendError(reply, 'NOT_FOUND', 'no API key has that id', deps.metrics);
-    noteAudit(request, { detail: { alreadyRevoked: revoked.alreadyRevoked } });
     return revoked.key;
   });
 }

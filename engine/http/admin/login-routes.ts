@@ -44,7 +44,7 @@ export async function adminLoginRoutes(app: FastifyInstance, deps: HttpDeps): Pr
         outcome: 'ok',
         detail: { method: 'POST', route: '/admin/login', status: 303, sessionExpiresAt: session.expiresAt.toISOString() },
       },
-    ]);
+    ], request.log);
     return reply.header('set-cookie', sessionCookie(session.token, secure)).header('cache-control', 'no-store').redirect(DASHBOARD_PATH, 303);
   });
 

@@ -9,6 +9,7 @@ import { acceptForms } from '../pages/respond';
 import { noteAudit } from './auth';
 import { adminRoute } from './route-table';
 import { DASHBOARD_PATH } from './session';
+import { jobTarget } from '../../audit/targets';
 
 const QueueParam = z.enum(QUEUE_NAMES as [QueueName, ...QueueName[]], { error: `expected one of ${QUEUE_NAMES.join(', ')}` });
 
@@ -34,7 +35,7 @@ export const RetryJobParams = z.strictObject({
   jobId: z
     .string()
     .min(1, 'expected a job id')
-    .max(256, 'expected a job id of at most 256 characters')
+    .max(200, 'expected a job id of at most 200 characters')
     .regex(/^[^\p{Cc}]*$/u, 'control characters are not allowed'),
 });
 
@@ -122,7 +123,7 @@ export function queueRoutes(app: FastifyInstance, deps: HttpDeps): void {
   } as const;
   adminRoute(app, 'POST', '/queues/:queue/jobs/:jobId/retry', retry, async ({ params }, request, reply) => {
     // The id comes from the URL: scrubbed like everything the audit log keeps (no PII in entries).
-    noteAudit(request, { target: `job:${params.queue}/${scrubText(params.jobId)}` });
+    noteAudit(request, { target: jobTarget(deps.keys, params.queue, params.jobId) });
     const job = await deps.queues.queue(params.queue).getJob(params.jobId);
     if (!job) return sendError(reply, 'NOT_FOUND', `no job ${params.jobId} in the queue ${params.queue}`, deps.metrics);
     const notFailed = (state: string) =>

@@ -21,6 +21,7 @@ import { acceptForms, formValues, sendPage } from '../pages/respond';
 import { authenticate, objectBody, type TrackingDeps } from './tracking';
 import { requestFacts } from './tracking-context';
 import { crossSiteReason, originOf, refuseCrossSite } from '../pages/same-origin';
+import { parseAddress } from '../../email/address';
 
 export interface ConsentDeps extends TrackingDeps {
   readonly batch: BatchDeps;
@@ -40,6 +41,12 @@ export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Pr
     if (!sourceId) return reply;
     const parsed = ConsentRequest.safeParse(body);
     if (!parsed.success) return sendError(reply, 'VALIDATION_FAILED', describeZodError(parsed.error), deps.metrics);
+    // The one address rule of the engine (engine/email/address.ts), not zod's looser one: an
+    // address the mailer would refuse must not be answered 202 and lapse silently.
+    if (parsed.data.email !== undefined) {
+      const address = parseAddress(parsed.data.email);
+      if (!address.ok) return sendError(reply, 'VALIDATION_FAILED', `email: ${address.reason}`, deps.metrics);
+    }
     // Read at each request: a reload of the rules applies from the next one.
     const catalog = deps.rules.purposes;
     const checked = changeFromRequest(catalog, parsed.data);
