@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { runDueAutomation } from '../../engine/automation/run-automation';
 import { appendLedger } from '../../engine/consent/ledger';
 import { processEventBatch } from '../../engine/events/process-batch';
@@ -47,8 +48,16 @@ describe('rules engine: segments, enrolments and journeys on real data', () => {
     await read(2);
     await waitForReceipts(engine.services, ['read-1', 'read-2']);
     expect(await segmentState(profileId, 'engaged_readers')).toMatchObject({ member: false });
+    // Which row version each segment row is (xmin): a re-evaluation that changes nothing writes nothing.
+    const versions = async () =>
+      (await sql<{ segment_id: string; version: string }>`select segment_id, xmin::text as version from app.segment_state where profile_id = ${profileId} order by segment_id`.execute(db())).rows;
+    const before = await versions();
+    expect(before.length).toBeGreaterThan(1);
     await read(3);
     await waitForReceipts(engine.services, ['read-3']);
+    const after = await versions();
+    expect(after.filter((r) => r.segment_id !== 'engaged_readers')).toEqual(before.filter((r) => r.segment_id !== 'engaged_readers'));
+    expect(after.find((r) => r.segment_id === 'engaged_readers')?.version).not.toBe(before.find((r) => r.segment_id === 'engaged_readers')?.version);
     const entered = await segmentState(profileId, 'engaged_readers');
     expect(entered).toMatchObject({ member: true });
     // Re-checked when the oldest of the three leaves the window: about 14 days from now.
