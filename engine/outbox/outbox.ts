@@ -36,11 +36,23 @@ export async function relayOutbox(db: Db, queues: Queues, now = new Date(), limi
       select id, queue, job_name, job_id, payload, run_at from app.outbox
       where relayed_at is null order by id limit ${limit} for update skip locked`.execute(trx);
     if (rows.rows.length === 0) return 0;
+    // One pipelined round trip per queue and job name, not one per row (a broadcast page writes a
+    // thousand rows). BullMQ fires a delayed job at its add time plus its delay, so the delay is
+    // computed from the clock just before each group goes, not from `now`: jobs of a long relay
+    // would otherwise fire late by however long the relay took.
+    const groups = new Map<string, typeof rows.rows>();
     for (const row of rows.rows) {
-      await queues.enqueue(row.queue as QueueName, row.job_name as never, row.payload as never, {
-        jobId: row.job_id,
-        delayMs: Math.max(0, row.run_at.getTime() - now.getTime()),
-      });
+      const key = `${row.queue}\0${row.job_name}`;
+      groups.set(key, [...(groups.get(key) ?? []), row]);
+    }
+    for (const group of groups.values()) {
+      const first = group[0]!;
+      const sentAt = Date.now();
+      await queues.enqueueBulk(
+        first.queue as QueueName,
+        first.job_name as never,
+        group.map((row) => ({ payload: row.payload as never, options: { jobId: row.job_id, delayMs: Math.max(0, row.run_at.getTime() - sentAt) } })),
+      );
     }
     await trx.updateTable('app.outbox').set({ relayed_at: now }).where('id', 'in', rows.rows.map((r) => r.id)).execute();
     // Relayed rows are kept a day (to see what went out), then go.
