@@ -3,10 +3,13 @@
  * very active person and how many small erasures a second one process completes, in a database of
  * over a million events, beside a same-run floor: the same person's rows deleted by plain SQL. Issue
  * 7 asks for a person with 10,000 events erased and verified (step 7, by index) in ≤ 1 s at p95, in a
- * database of ≥ 1,000,000 events, and ≥ 100 small erasures a second. Prints a table and writes
- * docs/benchmarks.md's erasure section (under a hand-written analysis). Options:
- * - `--quick`: 100,000 events, 3 heavy and 100 small people. A smoke run, under a minute; it leaves
- *   the docs unchanged, since its database is a tenth of the target's size.
+ * database of ≥ 1,000,000 events, and ≥ 100 small erasures a second; issue 9 adds that ingest
+ * throughput drops ≤ 20 % meanwhile. Prints a table and writes docs/benchmarks.md's erasure section
+ * (under a hand-written analysis). Options:
+ * - `--quick`: 100,000 events, 3 heavy and 100 small people, three ingest windows of 4 s. A smoke
+ *   run, under a minute; it leaves the docs unchanged, since its database is a tenth of the target's
+ *   size, and its figures are not judged.
+ * - `--results FILE`: the figures for the suite (scripts/bench/results.ts).
  * - `--concurrency=N`: small erasures run N at a time (default 4).
  * - `--keep`: leaves the database for a look with psql. The probe, a heavy person nobody erases, is
  *   in it.
@@ -30,19 +33,30 @@
  *    Before every fourth one, a twin's rows deleted by plain SQL in one transaction, with its
  *    statements timed; this is the floor. Then 1,000 small requests are created and run N at a time
  *    in this process, none started after 180 s.
+ * 4. Ingest while erasing (issue 9): the API and one events worker, each its own process, take
+ *    autocannon's batched POSTs (50 events, 50 connections, as bench:ingest) in windows of the same
+ *    length, alternately without erasures and while one erasure worker process works through queued
+ *    requests of more heavy and small people (kept apart for this, `window`). The drop is the mean
+ *    of the windows with erasures against the mean of those without, for events accepted and for
+ *    events stored by the worker. What the worker did not reach is then erased here, so the checks
+ *    below cover everyone requested.
  *
  * The engine is loaded from dist/ (as the erasure worker runs it; the npm script builds first):
  * tsx's transform of the source slows CPU-bound code. Needs PostgreSQL and Redis (DATABASE_URL /
  * REDIS_URL, or the local defaults); uses its own database and queue prefix and removes them.
  */
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import type * as ConfigModule from '../../engine/config';
+import type * as OutboxModule from '../../engine/outbox/outbox';
 import type { VaultDatabase } from '../../engine/db/types';
 import type * as PartitionsModule from '../../engine/events/partitions';
 import type * as RowsModule from '../../engine/events/rows';
@@ -64,7 +78,8 @@ import type * as NormalizeModule from '../../engine/vault/normalize';
 import type { AcceptedEvent } from '../../schemas/segment';
 import { deleteKeys } from './redis-memory';
 import { type CpuWindow, startCpuWindow } from './proc-cpu';
-import { createBenchDatabase, machine, REDIS_URL, ROOT, writeDocsSection } from './harness';
+import { type BenchDatabase, createBenchDatabase, machine, REDIS_URL, ROOT, runNode, startProcess, stopProcess, writeDocsSection } from './harness';
+import { type Figure, writeResults } from './results';
 
 const quick = process.argv.includes('--quick');
 /** Leaves the database (and its probe, a heavy person nobody erases) for a look with psql afterwards. */
@@ -77,6 +92,17 @@ const TWINS = quick ? 2 : 5;
 const HEAVY_EVENTS = 10_000;
 const SMALL = quick ? 100 : 1_000;
 const SMALL_EVENTS = 5;
+/** People kept for the ingest windows (erased by the erasure worker while events are ingested): heavy and small. */
+const WINDOW_HEAVY = quick ? 2 : 8;
+const WINDOW_SMALL = quick ? 100 : 400;
+/** The ingest windows, alternately without erasures and with them (a drift in either direction then cancels out), and their length, seconds. */
+const WINDOWS = quick ? 3 : 5;
+const WINDOW_S = quick ? 4 : 10;
+/** In the erasure worker's queue, a heavy person's request every this many, from the second on. */
+const HEAVY_EVERY = 8;
+const INGEST_CONNECTIONS = 50;
+const INGEST_BATCH = 50;
+const TARGET_INGEST_DROP = 0.2;
 const EVENT_JOBS = quick ? 100 : 300;
 const EVENTS_PER_JOB = 50;
 const OTHER_SENDS = 500;
@@ -113,6 +139,7 @@ const engine = {
   verify: fromDist<typeof VerifyModule>('engine/privacy/erasure/verify.js'),
   columns: fromDist<typeof PersonColumnsModule>('engine/privacy/erasure/person-columns.js'),
   purgeRedis: fromDist<typeof PurgeRedisModule>('engine/privacy/erasure/purge-redis.js'),
+  outbox: fromDist<typeof OutboxModule>('engine/outbox/outbox.js'),
 };
 
 // ── figures ─────────────────────────────────────────────────────────────────────────────────────
@@ -136,6 +163,8 @@ interface Person {
   readonly idx: number;
   readonly id: string;
   readonly kind: Kind;
+  /** Kept for the ingest windows: erased by the erasure worker while events are ingested, not in the timed phases. */
+  readonly window: boolean;
   readonly events: number;
   readonly email: string;
   readonly userId: string;
@@ -144,14 +173,17 @@ interface Person {
 }
 
 function population(): Person[] {
-  const special = HEAVY + TWINS + 1 + SMALL;
+  const smallEnd = HEAVY + TWINS + 1 + SMALL;
+  const special = smallEnd + WINDOW_HEAVY + WINDOW_SMALL;
   const background = PROFILES - special;
-  const perBackground = Math.ceil((TARGET_EVENTS - (HEAVY + TWINS + 1) * HEAVY_EVENTS - SMALL * SMALL_EVENTS) / background);
+  const perBackground = Math.ceil((TARGET_EVENTS - (HEAVY + TWINS + 1 + WINDOW_HEAVY) * HEAVY_EVENTS - (SMALL + WINDOW_SMALL) * SMALL_EVENTS) / background);
   return Array.from({ length: PROFILES }, (_, idx) => {
-    const kind: Kind = idx < HEAVY ? 'heavy' : idx < HEAVY + TWINS ? 'twin' : idx === HEAVY + TWINS ? 'probe' : idx < special ? 'small' : 'background';
+    const window = idx >= smallEnd && idx < special;
+    const kind: Kind =
+      idx < HEAVY ? 'heavy' : idx < HEAVY + TWINS ? 'twin' : idx === HEAVY + TWINS ? 'probe' : idx < smallEnd ? 'small' : !window ? 'background' : idx < smallEnd + WINDOW_HEAVY ? 'heavy' : 'small';
     const events = kind === 'heavy' || kind === 'twin' || kind === 'probe' ? HEAVY_EVENTS : kind === 'small' ? SMALL_EVENTS : perBackground;
     const merged = kind !== 'background' || idx % 3 === 0;
-    return { idx, id: randomUUID(), kind, events, email: `person-${idx}@bench.example.com`, userId: `user-${idx}`, loserId: merged ? randomUUID() : undefined };
+    return { idx, id: randomUUID(), kind, window, events, email: `person-${idx}@bench.example.com`, userId: `user-${idx}`, loserId: merged ? randomUUID() : undefined };
   });
 }
 
@@ -720,6 +752,201 @@ async function scanParts(services: Services, redis: Redis): Promise<Record<strin
   return parts;
 }
 
+// ── ingest while erasing ────────────────────────────────────────────────────────────────────────
+
+interface IngestWindow {
+  readonly label: string;
+  readonly erasing: boolean;
+  readonly seconds: number;
+  /** Batched POST: events a second accepted (2xx), as bench:ingest counts them. */
+  readonly accepted: number;
+  readonly p99: number;
+  readonly non2xx: number;
+  readonly errors: number;
+  /** Events a second the events worker processed (receipts written) over the same window. */
+  readonly stored: number;
+  readonly cpu: CpuWindow | undefined;
+}
+
+interface IngestRun {
+  readonly windows: readonly IngestWindow[];
+  /** The means of the windows without erasures, and of those with them. */
+  readonly baseline: { readonly accepted: number; readonly stored: number };
+  readonly during: { readonly accepted: number; readonly stored: number };
+  /** Fractions: (baseline − during) / baseline. */
+  readonly acceptedDrop: number;
+  readonly storedDrop: number;
+  readonly queued: { readonly heavy: number; readonly small: number };
+  /** Completed by the erasure worker inside the windows with erasures. */
+  readonly inWindows: { readonly heavy: number; readonly small: number };
+  readonly erasingSeconds: number;
+  /** The worker finished every queued request: erasures then ran for part of the windows only. */
+  readonly ranOut: boolean;
+  /** The window's requests the worker had not finished when it stopped, run afterwards in this process (not measured). */
+  readonly leftovers: number;
+  readonly erased: Person[];
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Ingest with and without erasures, the same load: the API and one events worker process, autocannon
+ * posting batches of 50 events with 50 connections (as bench:ingest), in three windows: without
+ * erasures, while one erasure worker process (`consentflow worker --queues erasure`, as production
+ * runs it) works through queued requests of heavy and small people, and without again. The baseline
+ * is the mean of the windows before and after, so a drift (the database and the backlog grow) does
+ * not count as the erasures' doing.
+ */
+async function ingestWhileErasing(services: Services, bench: BenchDatabase, windowPeople: readonly Person[], smallRate: number): Promise<IngestRun> {
+  const env = bench.env({ LOG_LEVEL: 'info' });
+  const db = services.databases.db;
+  const children: ChildProcess[] = [];
+  const port = await freePort();
+  const redisPid = Number(/process_id:(\d+)/.exec(await services.redis.info('server'))?.[1] ?? NaN);
+  const backends = async () => (await bench.admin.query<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [bench.name])).rows.map((r) => r.pid);
+  let eraser: ChildProcess | undefined;
+  try {
+    const source = JSON.parse(await runNode(['bin/consentflow.js', 'sources', 'add', 'bench ingest', '--json'], env)) as { id: string; writeKey: string };
+    const api = await startProcess(process.execPath, ['bin/consentflow.js', 'api'], { ...env, HTTP_PORT: String(port) }, 'API listening');
+    children.push(api);
+    const worker = await startProcess(process.execPath, ['bin/consentflow.js', 'worker', '--queues', 'events'], env, 'workers started');
+    children.push(worker);
+    const auth = `Basic ${Buffer.from(`${source.writeKey}:`).toString('base64')}`;
+    // As in bench:ingest: the visitors accept the cookie banner, so their events are stored as theirs and run the rules.
+    for (let i = 0; i < 7; i++) {
+      const res = await fetch(`http://127.0.0.1:${port}/v1/consent`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: auth },
+        body: JSON.stringify({ anonymousId: `visitor-${i}`, grant: ['analytics', 'profiling'], notice: { id: 'cookie_banner', version: 1 }, method: 'banner' }),
+      });
+      if (res.status !== 200) throw new Error(`consent for visitor-${i}: ${res.status} ${await res.text()}`);
+    }
+    const body = JSON.stringify({
+      batch: Array.from({ length: INGEST_BATCH }, (_, i) => ({
+        type: 'track',
+        event: 'Product Viewed',
+        anonymousId: `visitor-${i % 7}`,
+        properties: { product_id: `p-${i}`, price: 19.99 },
+        timestamp: new Date().toISOString(),
+      })),
+    });
+    const load = (seconds: number) =>
+      autocannon({
+        url: `http://127.0.0.1:${port}/v1/batch`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: auth },
+        body,
+        connections: INGEST_CONNECTIONS,
+        pipelining: 1,
+        duration: seconds,
+      });
+    const receipts = async () =>
+      Number((await sql<{ n: string }>`select count(*)::text as n from app.event_receipts where source_id = ${source.id}`.execute(db)).rows[0]?.n ?? 0);
+    const groups = {
+      'load generator (this process)': () => [process.pid],
+      api: () => (api.pid ? [api.pid] : []),
+      'events worker': () => (worker.pid ? [worker.pid] : []),
+      'erasure worker': () => (eraser?.pid ? [eraser.pid] : []),
+      PostgreSQL: backends,
+      Redis: () => (Number.isFinite(redisPid) ? [redisPid] : []),
+    };
+    const measure = async (label: string, erasing: boolean): Promise<IngestWindow> => {
+      const before = await receipts();
+      const endCpu = await startCpuWindow(groups);
+      const started = performance.now();
+      const result = await load(WINDOW_S);
+      const seconds = (performance.now() - started) / 1_000;
+      const cpu = await endCpu();
+      const stored = (await receipts()) - before;
+      const window: IngestWindow = {
+        label,
+        erasing,
+        seconds,
+        accepted: result.requests.average * INGEST_BATCH,
+        p99: result.latency.p99,
+        non2xx: result.non2xx,
+        errors: result.errors + result.timeouts,
+        stored: stored / seconds,
+        cpu,
+      };
+      say(`ingest, ${label}: ${fmt(window.accepted)} events/s accepted (p99 ${window.p99} ms, ${window.non2xx} non-2xx), ${fmt(window.stored)} events/s stored`);
+      return window;
+    };
+    // A short warm-up: the worker then has a backlog from the first window on, as it has in every window.
+    await load(quick ? 1 : 2);
+
+    // The requests the erasure worker will run, queued before the window: heavy people spread among the small ones.
+    const erasing = Math.floor(WINDOWS / 2);
+    const smallQueued = windowPeople.filter((p) => p.kind === 'small').slice(0, Math.max(20, Math.ceil(smallRate * WINDOW_S * erasing)));
+    const heavyQueued = windowPeople.filter((p) => p.kind === 'heavy');
+    const order: Person[] = [...smallQueued];
+    heavyQueued.forEach((p, k) => order.splice(Math.min(order.length, 1 + k * HEAVY_EVERY), 0, p));
+    const requestOf = new Map<string, Person>();
+    for (const person of order) requestOf.set(await request(services, person.email), person);
+    while ((await engine.outbox.relayOutbox(db, services.queues)) > 0);
+
+    const windows: IngestWindow[] = [];
+    const spans: Array<{ from: number; to: number }> = [];
+    for (let w = 0; w < WINDOWS; w++) {
+      if (w % 2 === 0) {
+        windows.push(await measure(`without erasures (${w / 2 + 1})`, false));
+        continue;
+      }
+      eraser = await startProcess(process.execPath, ['bin/consentflow.js', 'worker', '--queues', 'erasure'], env, 'workers started');
+      const from = Date.now();
+      windows.push(await measure(`while erasures run (${(w + 1) / 2})`, true));
+      spans.push({ from, to: Date.now() });
+      await stopProcess(eraser);
+      eraser = undefined;
+    }
+    for (const child of children.splice(0)) await stopProcess(child);
+
+    const done = await sql<{ id: string; completed_at: Date | null }>`
+      select id, completed_at from app.erasure_requests where id = any(${[...requestOf.keys()]}::uuid[])`.execute(db);
+    const inWindows = { heavy: 0, small: 0 };
+    const pending: Array<{ person: Person; id: string }> = [];
+    for (const row of done.rows) {
+      const person = requestOf.get(row.id) as Person;
+      const at = row.completed_at?.getTime();
+      if (at === undefined) pending.push({ person, id: row.id });
+      else if (spans.some((span) => at >= span.from && at <= span.to)) inWindows[person.kind === 'heavy' ? 'heavy' : 'small']++;
+    }
+    // What the worker left is run here, so that every queued person ends erased and checked with the others.
+    await pool(pending, CONCURRENCY, Number.POSITIVE_INFINITY, async ({ id }) => {
+      await timedErasure(services, id, false);
+    });
+    // The ingest backlog the worker did not reach (batches waiting for it) goes; the delayed batches of the fill stay.
+    await services.queues.queue('events').drain(false);
+    const mean = (ws: IngestWindow[], key: 'accepted' | 'stored') => ws.reduce((a, w) => a + w[key], 0) / Math.max(1, ws.length);
+    const without = windows.filter((w) => !w.erasing);
+    const withErasures = windows.filter((w) => w.erasing);
+    const baseline = { accepted: mean(without, 'accepted'), stored: mean(without, 'stored') };
+    const during = { accepted: mean(withErasures, 'accepted'), stored: mean(withErasures, 'stored') };
+    return {
+      windows,
+      baseline,
+      during,
+      acceptedDrop: baseline.accepted > 0 ? (baseline.accepted - during.accepted) / baseline.accepted : 0,
+      storedDrop: baseline.stored > 0 ? (baseline.stored - during.stored) / baseline.stored : 0,
+      queued: { heavy: heavyQueued.length, small: smallQueued.length },
+      inWindows,
+      erasingSeconds: withErasures.reduce((a, w) => a + w.seconds, 0),
+      ranOut: pending.length === 0,
+      leftovers: pending.length,
+      erased: order,
+    };
+  } finally {
+    if (eraser) await stopProcess(eraser).catch(() => undefined);
+    for (const child of children) await stopProcess(child).catch(() => undefined);
+  }
+}
+
 // ── main ────────────────────────────────────────────────────────────────────────────────────────
 
 interface Results {
@@ -743,6 +970,7 @@ interface Results {
   readonly smallCreateSeconds: number;
   readonly smallSeconds: number;
   readonly smallCpu: CpuWindow | undefined;
+  readonly ingest: IngestRun;
   readonly left: { events: number; jobs: number; userIds: string[] };
   /** For each erased person whose queued event is still in Redis: the people of the same batch erased at the same time. */
   readonly leftWhy: string[];
@@ -772,9 +1000,9 @@ async function main(): Promise<void> {
     const redisBefore = await redisShape(services, redis);
     say(`redis: ${redisBefore}`);
 
-    const heavy = people.filter((p) => p.kind === 'heavy');
+    const heavy = people.filter((p) => p.kind === 'heavy' && !p.window);
     const twins = people.filter((p) => p.kind === 'twin');
-    const small = people.filter((p) => p.kind === 'small');
+    const small = people.filter((p) => p.kind === 'small' && !p.window);
     // The person is found by email through the normal path (the blind index in vault.identities).
     const found = await engine.lookup.findProfileId(services.databases.vaultDb, services.keys, [{ email: (heavy[0] as Person).email }]);
     if (found !== (heavy[0] as Person).id) throw new Error('the first heavy person is not found by email');
@@ -849,8 +1077,11 @@ async function main(): Promise<void> {
     const smallCpu = await endSmallCpu();
     say(`small: ${smallRuns.length} in ${smallSeconds.toFixed(1)} s = ${(smallRuns.length / smallSeconds).toFixed(1)}/s at concurrency ${CONCURRENCY}`);
 
+    // Ingest throughput without erasures and while the erasure worker runs (issue 9).
+    const ingest = await ingestWhileErasing(services, bench, people.filter((p) => p.window), smallRuns.length / smallSeconds);
+
     // What is left: the erased people's events still queued in Redis batches, events in the table, look-ups by email.
-    const erasedUserIds = new Set([...heavy, ...smallErased].map((p) => p.userId));
+    const erasedUserIds = new Set([...heavy, ...smallErased, ...ingest.erased].map((p) => p.userId));
     const left = await queuedEventsOf(services, erasedUserIds);
     // Whose erasure ran at the same time as theirs, with an event in the same batch (purge-redis.ts rewrites it).
     const runOf = new Map<string, Timed>([...heavy.map((p, i) => [p.userId, heavyRuns[i]] as const), ...smallErased.map((p, i) => [p.userId, smallRuns[i]] as const)].filter((e): e is [string, Timed] => e[1] !== undefined));
@@ -867,10 +1098,13 @@ async function main(): Promise<void> {
       return `${u} (batch ${batch}; erased at the same time as ${mates.length > 0 ? mates.join(', ') : 'nobody of that batch'})`;
     });
     if (left.events > 0) say(`erased people's events left in Redis: ${leftWhy.join('; ')}`);
-    const eventsAfter = Number((await services.databases.db.selectFrom('app.events').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+    // The fill's events only: the ingest windows stored events of their own source.
+    const eventsAfter = Number(
+      (await services.databases.db.selectFrom('app.events').select((eb) => eb.fn.countAll<string>().as('n')).where('source_id', '=', sourceId).executeTakeFirstOrThrow()).n,
+    );
     let findable = 0;
-    const expectedEvents = fill.events - (heavy.length + twins.length) * HEAVY_EVENTS - smallErased.length * SMALL_EVENTS;
-    for (const person of [...heavy, ...twins, ...smallErased]) {
+    const expectedEvents = fill.events - (heavy.length + twins.length) * HEAVY_EVENTS - smallErased.length * SMALL_EVENTS - ingest.erased.reduce((a, p) => a + p.events, 0);
+    for (const person of [...heavy, ...twins, ...smallErased, ...ingest.erased]) {
       if (await engine.lookup.findProfileId(services.databases.vaultDb, services.keys, [{ email: person.email }])) findable++;
     }
     const setting = async (name: string) => (await bench.admin.query<Record<string, string>>(`show ${name}`)).rows[0]?.[name] ?? '?';
@@ -899,6 +1133,7 @@ async function main(): Promise<void> {
       smallCreateSeconds,
       smallSeconds,
       smallCpu,
+      ingest,
       left,
       leftWhy,
       eventsAfter,
@@ -916,6 +1151,24 @@ async function main(): Promise<void> {
   }
 }
 
+/** `-12.3 %`; `sign` false: `20 %`. */
+function pct(fraction: number, sign = true): string {
+  const v = 100 * fraction;
+  return `${sign && v > 0 ? '+' : ''}${v.toFixed(1)} %`.replace('-', '−');
+}
+
+/** Where the machine's CPU went in an ingest window, as shares of one core. */
+function ingestCpuLine(w: IngestWindow): string[] {
+  const cpu = w.cpu;
+  if (!cpu) return [];
+  const named = Object.values(cpu.groups).reduce((a, b) => a + b, 0);
+  const core = (ms: number) => `${((100 * ms) / cpu.wallMs).toFixed(0)} %`;
+  return [
+    `- CPU ${w.label} (shares of one core; the machine has ${os.cpus().length}): the machine ${(100 * cpu.machineBusy).toFixed(0)} % busy; ` +
+      `${Object.entries(cpu.groups).filter(([, ms]) => ms > 0).map(([name, ms]) => `${name} ${core(ms)}`).join(', ')}, everything else ${core(Math.max(0, cpu.machineMs - named))}`,
+  ];
+}
+
 function report(r: Results): void {
   const heavyTotals = r.heavy.map((h) => h.totalMs);
   const step7 = r.heavy.map((h) => h.stepsMs[6] ?? 0);
@@ -927,6 +1180,10 @@ function report(r: Results): void {
   const floorTotals = r.floor.map((f) => f.totalMs);
   const floorEvents = r.floor.map((f) => f.eventsMs);
   const smallTotals = r.small.map((s) => s.totalMs);
+  const ing = r.ingest;
+  const acceptedDropMet = ing.acceptedDrop <= TARGET_INGEST_DROP;
+  const storedDropMet = ing.storedDrop <= TARGET_INGEST_DROP;
+  const verdictOf = (met: boolean) => (quick ? 'not judged (--quick)' : met ? 'met' : 'missed');
   const table = [
     '| measure | p50 / p95 / max | target | verdict |',
     '| --- | ---: | --- | --- |',
@@ -937,6 +1194,8 @@ function report(r: Results): void {
     `| … of which \`delete from app.events where profile_id = any(…)\` (10,000 rows), ms | ${spread(floorEvents)} | — | — |`,
     `| small erasures (5 events each), ${CONCURRENCY} at a time in one process: erasures/s | ${rate.toFixed(1)} | ≥ ${TARGET_SMALL_RATE}/s | ${rateMet ? 'met' : 'missed'} |`,
     `| … each small erasure, ms | ${spread(smallTotals)} | — | — |`,
+    `| batched POST ingest, events/s accepted: without erasures → while the erasure worker runs (means of ${Math.ceil(WINDOWS / 2)} and ${Math.floor(WINDOWS / 2)} windows of ${WINDOW_S} s) | ${fmt(ing.baseline.accepted)} → ${fmt(ing.during.accepted)} (${pct(-ing.acceptedDrop)}) | drops ≤ ${pct(TARGET_INGEST_DROP, false)} | ${verdictOf(acceptedDropMet)} |`,
+    `| … events stored by the events worker, events/s, the same windows | ${fmt(ing.baseline.stored)} → ${fmt(ing.during.stored)} (${pct(-ing.storedDrop)}) | drops ≤ ${pct(TARGET_INGEST_DROP, false)} | ${verdictOf(storedDropMet)} |`,
   ].join('\n');
   const stepRow = (name: string, i: number) => {
     const h = r.heavy.map((t) => t.stepsMs[i] ?? 0);
@@ -971,15 +1230,64 @@ function report(r: Results): void {
     `- creating the requests (createErasureRequest by email, one at a time): heavy ${spread(r.heavyCreateMs)} ms; the ${fmt(r.smallPlanned)} small ones in ${r.smallCreateSeconds.toFixed(1)} s (${(r.smallPlanned / r.smallCreateSeconds).toFixed(0)}/s), not counted in the rates above`,
     ...cpuLine('heavy erasures (the floor included)', r.heavyCpu, r.heavy.length),
     ...cpuLine('small erasures', r.smallCpu, r.small.length),
+    `- ingest while erasing: ${ing.windows.length} windows of ${WINDOW_S} s, alternately without erasures and with them, the same load in each: autocannon (in this process) with ${INGEST_CONNECTIONS} connections posting batches of ${INGEST_BATCH} events to the API (its own process), ` +
+      `one events worker process storing them (with a backlog from a warm-up on, so it is never idle); ${ing.windows.map((w) => `${w.label}: ${fmt(w.accepted)} accepted (p99 ${w.p99} ms, ${w.non2xx + w.errors} non-2xx or errors), ${fmt(w.stored)} stored`).join('; ')} (events/s)`,
+    `- the erasures meanwhile: one erasure worker process (\`consentflow worker --queues erasure\`, concurrency 2), started as each window with erasures began and stopped as it ended, working through ${ing.queued.heavy + ing.queued.small} requests queued by email ` +
+      `(${ing.queued.heavy} heavy people of ${fmt(HEAVY_EVENTS)} events, every ${HEAVY_EVERY}th request from the second on, among ${ing.queued.small} small ones); completed inside those windows: ${ing.inWindows.heavy} heavy and ${ing.inWindows.small} small ` +
+      `(${((ing.inWindows.heavy + ing.inWindows.small) / Math.max(1, ing.erasingSeconds)).toFixed(1)} a second)` +
+      (ing.ranOut ? '; the worker finished every queued request, so erasures ran for part of the windows only' : '') +
+      (ing.leftovers > 0 ? `; ${ing.leftovers} not reached by the worker were run afterwards in this process (not measured)` : ''),
+    ...ing.windows.flatMap((w) => ingestCpuLine(w)),
     ...(r.small.length < r.smallPlanned ? [`- small erasures: ${fmt(r.small.length)} of the ${fmt(r.smallPlanned)} requested were run; no new one is started after ${SMALL_BUDGET_S} s`] : []),
-    `- afterwards: every receipt's verification clean: ${allClean ? 'yes' : 'NO'}; people still found by email: ${r.findable} of ${fmt(r.heavy.length + r.floor.length + r.small.length)} erased; ` +
-      `app.events ${fmt(r.eventsAfter)} rows left (${fmt(r.expectedEvents)} expected); ` +
+    `- afterwards: every receipt's verification clean: ${allClean ? 'yes' : 'NO'}; people still found by email: ${r.findable} of ${fmt(r.heavy.length + r.floor.length + r.small.length + r.ingest.erased.length)} erased; ` +
+      `app.events ${fmt(r.eventsAfter)} rows of the fill left (${fmt(r.expectedEvents)} expected); ` +
       `the erased people's events still queued in Redis batches: ${r.left.events} (in ${r.left.jobs} batches left)` +
       (r.left.events > 0 ? `: ${r.leftWhy.join('; ')}` : ''),
   ].join('\n');
   say(`\n${table}\n\n${steps}\n\n${lines}\n`);
   for (const plan of [...r.plans, ...r.enginePlans.map((p) => p.plan)]) say(`${plan}\n`);
   say(`total run: ${r.totalSeconds.toFixed(0)} s`);
+  const judged = (met: boolean) => (quick ? null : met);
+  const quickNote = quick ? `--quick: ${fmt(r.fill.events)} events in the database, ${r.heavy.length} heavy and ${r.small.length} small erasures; not judged` : undefined;
+  const figures: Figure[] = [
+    {
+      name: 'erasure of a 10,000-event person, p95',
+      value: Math.round(p95),
+      unit: 'ms',
+      target: '≤ 1 s p95',
+      met: judged(heavyMet),
+      note: quickNote ?? `p50 ${ms(quantile(heavyTotals, 0.5))} ms over ${r.heavy.length} people in ${fmt(r.fill.events)} events; the floor (plain SQL, one transaction) p50 ${ms(quantile(floorTotals, 0.5))} ms`,
+    },
+    {
+      name: 'small erasures a second',
+      value: Number(rate.toFixed(1)),
+      unit: 'erasures/s',
+      target: '≥ 100/s',
+      met: judged(rateMet),
+      note: quickNote ?? `${CONCURRENCY} at a time in one process; each ${ms(quantile(smallTotals, 0.5))} ms at p50`,
+    },
+    {
+      name: 'ingest drop while erasing (batched POST, events/s accepted)',
+      value: Number((100 * ing.acceptedDrop).toFixed(1)),
+      unit: '%',
+      target: '≤ 20%',
+      ceiling: { name: 'batched POST without erasures (mean of the windows without)', value: Math.round(ing.baseline.accepted), unit: 'events/s' },
+      met: judged(acceptedDropMet),
+      note:
+        quickNote ??
+        `${fmt(ing.baseline.accepted)} → ${fmt(ing.during.accepted)} events/s accepted while one erasure worker completed ${ing.inWindows.heavy} heavy and ${ing.inWindows.small} small erasures in ${ing.erasingSeconds.toFixed(0)} s; stored by the events worker ${fmt(ing.baseline.stored)} → ${fmt(ing.during.stored)} events/s (${pct(-ing.storedDrop)})`,
+    },
+    {
+      name: 'stored events/s drop while erasing (events worker)',
+      value: Number((100 * ing.storedDrop).toFixed(1)),
+      unit: '%',
+      target: '≤ 20%',
+      ceiling: { name: 'events stored without erasures (mean of the windows without)', value: Math.round(ing.baseline.stored), unit: 'events/s' },
+      met: judged(storedDropMet),
+      ...(quickNote ? { note: quickNote } : {}),
+    },
+  ];
+  writeResults({ scenario: 'erasure', quick, seconds: Number(r.totalSeconds.toFixed(1)), figures });
   if (quick) {
     say('--quick: a database a tenth of the target\'s size; docs/benchmarks.md left unchanged');
     return;
@@ -992,6 +1300,8 @@ function report(r: Results): void {
       `(plus consent, segments, decisions, journeys, sends, a double opt-in and a merged anonymous profile) erased one at a time, ` +
       `requested by email and run by \`runErasure\` with each step timed; ${fmt(SMALL)} small people (${SMALL_EVENTS} events each) erased ${CONCURRENCY} at a time (all requested first). ` +
       `The floor is a twin of a heavy person (${TWINS} of them, one before every ${Math.round(HEAVY / TWINS)}th heavy erasure) deleted by plain SQL in one transaction. ` +
+      `Ingest while erasing: the API and one events worker (their own processes) under autocannon's batched POSTs, ${WINDOWS} windows of ${WINDOW_S} s alternately without erasures and while one erasure worker process ` +
+      `erases ${WINDOW_HEAVY} more heavy and up to ${WINDOW_SMALL} more small people kept for this; the drop compares the means. ` +
       `${r.settings}.`,
     '',
     table,

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -106,10 +107,22 @@ export function machine(): string {
 }
 
 /**
+ * `--no-docs`: the script prints its figures and leaves docs/benchmarks.md alone (trial runs, and the
+ * suite's `--quick` run, which CI makes on a clean clone).
+ */
+export function noDocs(argv: readonly string[] = process.argv): boolean {
+  return argv.includes('--no-docs');
+}
+
+/**
  * Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` in docs/benchmarks.md with
  * `section` (which includes both markers); appended, under `heading` if given, when absent.
  */
 export function writeDocsSection(name: string, section: string, heading?: string): void {
+  if (noDocs()) {
+    process.stdout.write(`--no-docs: docs/benchmarks.md left unchanged (its ${name} section not written)\n`);
+    return;
+  }
   const docPath = path.join(ROOT, 'docs', 'benchmarks.md');
   const existing = fs.existsSync(docPath) ? fs.readFileSync(docPath, 'utf8') : '# Benchmarks\n';
   const markers = new RegExp(`<!-- ${name}:start -->[\\s\\S]*<!-- ${name}:end -->`);
@@ -128,5 +141,17 @@ export function runNode(args: string[], env: NodeJS.ProcessEnv): Promise<string>
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.join(' ')} exited with ${code}: ${err.slice(-2000)}`))));
+  });
+}
+
+/** A TCP port free on loopback right now, for a server a script starts (fixed ports collide when two benches run at once). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
   });
 }

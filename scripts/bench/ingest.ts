@@ -2,44 +2,36 @@
  * `npm run bench:ingest`: ingest throughput of the engine's API beside a bare fastify route answering
  * the same GIF, measured in the same run on the same machine (load generator included), plus how fast
  * the events worker drains what was accepted. Prints a table and writes docs/benchmarks.md's ingest
- * section. `--quick` runs each scenario for 3 s instead of 10 s.
+ * section. `--quick` runs each scenario for 3 s instead of 10 s (and lets the worker drain for at
+ * most 15 s); `--no-docs` leaves docs/benchmarks.md alone; `--results FILE` writes the figures for the
+ * suite (scripts/bench/results.ts; quick figures are not judged).
  *
  * Needs PostgreSQL and Redis (DATABASE_URL / REDIS_URL, or the local defaults); uses its own
  * database and queue prefix and removes both afterwards.
  */
 import type { ChildProcess } from 'node:child_process';
-import autocannon from 'autocannon';
+import type autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createBenchDatabase, machine, REDIS_URL, runNode, startProcess, stopProcess, writeDocsSection } from './harness';
+import { CONNECTIONS, load as loadFor, type LoadResult as Result } from './http-load';
+import { type ScenarioResults, writeResults } from './results';
 
 const quick = process.argv.includes('--quick');
 const DURATION_S = quick ? 3 : 10;
-const CONNECTIONS = 50;
 const BATCH_SIZE = 50;
+const PIXEL_RATIO_TARGET = 0.5;
+const PIXEL_P99_TARGET_MS = 20;
+const BATCH_TARGET = 30_000;
 
-interface Result {
-  scenario: string;
-  requestsPerSec: number;
-  eventsPerSec: number;
-  p50: number;
-  p99: number;
-  non2xx: number;
-  errors: number;
-}
+const load = (scenario: string, options: autocannon.Options, eventsPerRequest: number) => loadFor(scenario, options, eventsPerRequest, DURATION_S);
 
-async function load(scenario: string, options: autocannon.Options, eventsPerRequest: number): Promise<Result> {
-  const result = await autocannon({ connections: CONNECTIONS, duration: DURATION_S, pipelining: 1, ...options });
-  return {
-    scenario,
-    requestsPerSec: Math.round(result.requests.average),
-    eventsPerSec: Math.round(result.requests.average * eventsPerRequest),
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-  };
+/** Seconds each part took, set-up included, for the suite's results. */
+interface Phases {
+  pixel: number;
+  batched: number;
+  drain: number;
 }
 
 async function main(): Promise<void> {
@@ -49,6 +41,12 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   const results: Result[] = [];
   let drain = { events: 0, seconds: 0 };
+  const phases: Phases = { pixel: 0, batched: 0, drain: 0 };
+  let phaseStart = performance.now();
+  const endPhase = (phase: keyof Phases) => {
+    phases[phase] += (performance.now() - phaseStart) / 1_000;
+    phaseStart = performance.now();
+  };
   try {
     // The ceiling is measured before and after the engine's scenarios and the higher run is kept:
     // on a shared 2-core machine a single run of it varied by ±30 %, and a low ceiling flatters.
@@ -72,6 +70,7 @@ async function main(): Promise<void> {
     }
     const pixelUrl = `http://127.0.0.1:18082/t.gif?wk=${source.writeKey}&t=page&aid=visitor-1&url=${encodeURIComponent('https://shop.example/pricing')}&title=Pricing`;
     results.push(await load('pixel /t.gif (engine)', { url: pixelUrl }, 1));
+    endPhase('pixel');
     const batch = {
       batch: Array.from({ length: BATCH_SIZE }, (_, i) => ({
         type: 'track',
@@ -94,10 +93,12 @@ async function main(): Promise<void> {
       ),
     );
     await stopProcess(api);
+    endPhase('batched');
     const bareAfter = await load('bare fastify GIF route (ceiling)', { url: bareUrl }, 1);
     await stopProcess(bare);
     process.stdout.write(`ceiling runs: ${bareBefore.requestsPerSec} and ${bareAfter.requestsPerSec} requests/s; the higher is used\n`);
     results.unshift(bareAfter.requestsPerSec > bareBefore.requestsPerSec ? bareAfter : bareBefore);
+    endPhase('pixel');
 
     // How fast one worker process turns the accepted backlog into stored events.
     const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
@@ -106,11 +107,13 @@ async function main(): Promise<void> {
     const started = Date.now();
     const worker = await startProcess(process.execPath, ['bin/consentflow.js', 'worker', '--queues', 'events'], env, 'workers started');
     children.push(worker);
-    const drainBudgetMs = quick ? 30_000 : 90_000;
-    while ((await queue.count()) + (await queue.getActiveCount()) > 0 && Date.now() - started < drainBudgetMs) {
+    const drainBudgetMs = quick ? 15_000 : 90_000;
+    let left = backlogJobs;
+    while ((left = (await queue.count()) + (await queue.getActiveCount())) > 0 && Date.now() - started < drainBudgetMs) {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const seconds = (Date.now() - started) / 1000;
+    if (left > 0) process.stdout.write(`drain: stopped after ${(drainBudgetMs / 1_000).toFixed(0)} s with ${left} jobs left\n`);
     await stopProcess(worker);
     const client = new pg.Client({ connectionString: bench.url });
     await client.connect();
@@ -124,11 +127,71 @@ async function main(): Promise<void> {
     await queue.obliterate({ force: true });
     await queue.close();
     redis.disconnect();
+    endPhase('drain');
   } finally {
     for (const child of children) await stopProcess(child).catch(() => undefined);
     await bench.drop();
   }
   report(results, drain);
+  writeResults(suiteResults(results, drain, phases));
+}
+
+/** The figures the suite gathers (scripts/bench/results.ts); a quick run's are not judged. */
+function suiteResults(results: Result[], drain: { events: number; seconds: number }, phases: Phases): ScenarioResults[] {
+  const [bare, pixel, batched] = results as [Result, Result, Result];
+  const judge = (met: boolean) => (quick ? null : met);
+  const ratio = pixel.requestsPerSec / bare.requestsPerSec;
+  const limits = 'the API\'s main thread is saturated: validation, stamping and sealing each event (docs/benchmarks.md, "What limits ingest today")';
+  return [
+    {
+      scenario: 'pixel ingest',
+      quick,
+      seconds: phases.pixel,
+      figures: [
+        {
+          name: 'pixel requests/s',
+          value: pixel.requestsPerSec,
+          unit: 'req/s',
+          target: `≥ ${PIXEL_RATIO_TARGET}× bare route`,
+          ceiling: { name: 'bare fastify GIF route, better of two runs', value: bare.requestsPerSec, unit: 'req/s' },
+          met: judge(ratio >= PIXEL_RATIO_TARGET),
+          ...(ratio < PIXEL_RATIO_TARGET ? { note: limits } : {}),
+        },
+        { name: 'pixel p50 latency', value: pixel.p50, unit: 'ms', met: null },
+        { name: 'pixel p99 latency', value: pixel.p99, unit: 'ms', target: `≤ ${PIXEL_P99_TARGET_MS} ms`, met: judge(pixel.p99 <= PIXEL_P99_TARGET_MS) },
+      ],
+    },
+    {
+      scenario: 'batched POST',
+      quick,
+      seconds: phases.batched,
+      figures: [
+        {
+          name: `batched POST events/s (${BATCH_SIZE} a request)`,
+          value: batched.eventsPerSec,
+          unit: 'events/s',
+          target: `≥ ${BATCH_TARGET.toLocaleString('en')} events/s`,
+          met: judge(batched.eventsPerSec >= BATCH_TARGET && batched.non2xx === 0 && batched.errors === 0),
+        },
+        { name: 'batched POST p50 latency', value: batched.p50, unit: 'ms', met: null },
+        { name: 'batched POST p99 latency', value: batched.p99, unit: 'ms', met: null },
+      ],
+    },
+    {
+      scenario: 'events worker drain',
+      quick,
+      seconds: phases.drain,
+      figures: [
+        {
+          name: 'events stored/s by one worker',
+          value: drain.seconds > 0 ? Math.round(drain.events / drain.seconds) : 0,
+          unit: 'events/s',
+          met: null,
+          note: `${drain.events.toLocaleString('en')} events in ${drain.seconds.toFixed(1)} s, the backlog the load left`,
+        },
+      ],
+    },
+  ];
 }
 
 function report(results: Result[], drain: { events: number; seconds: number }): void {

@@ -3,7 +3,9 @@
  * of them triggered by the event's name), beside figures measured in the same run: the same
  * conditions as 1,000 json-rules-engine rules (the ceiling: issue 5 asks for at least 10× faster),
  * and the 20 relevant conditions as hand-written JS predicates behind a Map look-up (the floor).
- * Prints a table and writes docs/benchmarks.md's rules section. `--quick` runs fewer rounds.
+ * Prints a table and writes docs/benchmarks.md's rules section. `--quick` runs fewer rounds;
+ * `--no-docs` leaves docs/benchmarks.md alone; `--results FILE` writes the figures for the suite
+ * (scripts/bench/results.ts; quick figures are not judged).
  *
  * Pure CPU: no PostgreSQL or Redis. The evaluator is measured as production runs it, compiled by
  * tsc into dist/ (the npm script builds first), and also as tsx loads it from source: tsx's esbuild
@@ -19,8 +21,10 @@ import type { ProfileSnapshot, SnapshotEvent } from '../../engine/rules/conditio
 import * as evaluateSource from '../../engine/rules/evaluate';
 import { buildRuleSet, shippedPurposes, snapshotOf, trackEvent } from '../../test/support/rule-sets';
 import { machine, ROOT, writeDocsSection } from './harness';
+import { writeResults } from './results';
 
 const quick = process.argv.includes('--quick');
+const started = performance.now();
 const CAMPAIGNS = 1_000;
 const EVENT_NAMES = 50;
 const SEGMENTS = 10;
@@ -360,6 +364,31 @@ function report(results: Result[], rounds: number, info: { parseMs: number; comp
   ].join('\n');
   process.stdout.write(`\n${table}\n\n${verdict}\n`);
   writeDocsSection('bench:rules', section, '## Rules evaluation');
+  const judge = (met: boolean) => (quick ? null : met);
+  writeResults({
+    scenario: 'rule evaluation',
+    quick,
+    seconds: (performance.now() - started) / 1_000,
+    figures: [
+      {
+        name: `median per event, ${CAMPAIGNS.toLocaleString('en')} campaigns`,
+        value: engine.median,
+        unit: 'µs',
+        target: `≤ ${MEDIAN_TARGET_US} µs`,
+        met: judge(engine.median <= MEDIAN_TARGET_US),
+        note: `${info.candidates} campaigns indexed for the event (${info.decisions} decisions, ${info.enrolled} enrolments), the tsc build`,
+      },
+      { name: `p99 per event, ${CAMPAIGNS.toLocaleString('en')} campaigns`, value: engine.p99, unit: 'µs', met: null },
+      {
+        name: 'json-rules-engine median ÷ engine median',
+        value: ratio,
+        unit: 'x',
+        target: `≥ ${RATIO_TARGET}×`,
+        met: judge(ratio >= RATIO_TARGET),
+        note: `json-rules-engine on the same 1,000 rules: ${us(jre.median)} µs median`,
+      },
+    ],
+  });
 }
 
 main().catch((err: unknown) => {
