@@ -15,7 +15,7 @@ export function broadcastsHandlers(services: Services): JobHandlers<'broadcasts'
     tick: async (payload, { log }) => {
       const automation = { compiled: services.rules.compiled, catalog: services.rules.purposes };
       const outcome = await runBroadcastTick(services.databases.db, automation, payload.campaignId, new Date(), {
-        afterPage: (sends) => relayAfterCommit({ ...services, log }, sends),
+        afterPage: (outboxRows) => relayAfterCommit({ ...services, log }, outboxRows),
       });
       log.info({ campaign: payload.campaignId, ...outcome }, 'broadcast tick');
       return outcome;

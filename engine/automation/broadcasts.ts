@@ -54,7 +54,7 @@ export async function runBroadcastTick(
   deps: AutomationDeps,
   campaignId: string,
   now: Date,
-  options: { pageSize?: number; afterPage?: (sends: number) => Promise<void> } = {},
+  options: { pageSize?: number; /** After each page's commit, with the outbox rows it wrote (to relay them). */ afterPage?: (outboxRows: number) => Promise<void> } = {},
 ): Promise<TickOutcome> {
   const campaign = deps.compiled.campaigns.get(campaignId);
   const trigger = campaign?.file.trigger;
@@ -94,12 +94,13 @@ export async function runBroadcastTick(
       const outcome = await runBroadcastPage(trx, deps, campaignId, tickAt, ids, now);
       await sql`update app.broadcast_ticks set cursor = ${ids[ids.length - 1]}, members = members + ${ids.length}
         where campaign_id = ${campaignId} and tick_at = ${tickAt}`.execute(trx);
-      return { members: ids.length, sends: outcome.sends };
+      return { members: ids.length, sends: outcome.sends, outboxRows: outcome.outboxWritten };
     });
     if (page === 'in_progress') return { outcome: members > 0 ? 'done' : 'in_progress', tickAt, members, sends };
     if (page === 'finished') return { outcome: members > 0 || sends > 0 ? 'done' : 'already_done', tickAt, members, sends };
     members += page.members;
     sends += page.sends;
-    await options.afterPage?.(page.sends);
+    // A send and a journey wake-up a member: relay every row the page wrote, not one a send.
+    await options.afterPage?.(page.outboxRows);
   }
 }

@@ -503,13 +503,11 @@ function report(r: Run, totalSeconds: number): void {
     `- delivery: ${fmt(r.receivedCount)} messages received (${fmt(r.distinct)} distinct Message-IDs; rows: ${r.states}) at ${fmt(r.rate)} msg/s from first to last; due → row's sent_at p50 ${msOf(r.sent.p50)} ms, p99 ${msOf(r.sent.p99)} ms`,
     `- what limits the scheduling (${((1_000 * r.tickSeconds) / n).toFixed(2)} ms a member in the tick): each member is enrolled and scheduled one at a time inside the page's transaction, ` +
       'a statement each for the enrolment (journeys-store.ts insertEnrolment), the send row, its outbox row, the wake-up\'s outbox row and the enrolment\'s update (applyJourney); ' +
-      'then the relay adds each outbox row to Redis with a round trip of its own (outbox.ts relayOutbox), where the producer adds the same number of jobs in pages of 1,000 in the ceiling\'s time. ' +
-      'After each page the broadcasts worker relays at most 500 outbox rows (relay-after-commit.ts runs relayOutbox once) while a page of this broadcast writes 1,000: ' +
-      `the ${fmt(r.leftAfterTick)} rows left were relayed here in ${r.relaySeconds.toFixed(1)} s; in the running engine they would wait for the events worker's reconciler, 500 every 10 s`,
+      'then the relay adds the page\'s outbox rows to Redis in one pipelined round trip per queue (outbox.ts relayOutbox). ' +
+      `The ${fmt(r.leftAfterTick)} outbox rows left after the tick were relayed here in ${r.relaySeconds.toFixed(1)} s (0 once the broadcasts worker relays every row a page wrote)`,
     `- what limits the memory: each member costs two delayed jobs, the send (${fmt(emailKeys / n)} bytes) and the journey's wake-up at the same instant (${fmt(journeyKeys / n)} bytes), ` +
       `because a journey started ahead waits for its send (engine/rules/journey.ts); the send jobs alone take ${mb(emailKeys).toFixed(1)} MB`,
-    `- what limits the firing, first: the relay computes each job's delay from one clock reading taken before it adds up to 500 jobs one by one (outbox.ts relayOutbox), ` +
-      `and BullMQ fires a job at the time it was added plus its delay, so a job added late in a relay call fires that much after its row's due time (stored fire times ${msOf(r.fireSkew.p50)} ms late at p50, ${msOf(r.fireSkew.max)} ms at most)`,
+    `- what limits the firing, first: the fire time BullMQ stored for each job (its add time plus its delay, the delay computed from the clock just before each pipelined add) is ${msOf(r.fireSkew.p50)} ms late at p50, ${msOf(r.fireSkew.max)} ms at most`,
     `- then: BullMQ moves due jobs to \`wait\` only when a worker asks for a job (up to 1,000 a time, an event-stream entry each, in one Lua call); ` +
       'the email worker asks 64 times as the sends come due (its concurrency), and after that once a job ends, so a due set larger than 64,000 waits in part for the first sends to finish; ' +
       `the worker's first claim came ${msOf(r.claimed.first)} ms after the due time`,
@@ -532,7 +530,7 @@ function report(r: Run, totalSeconds: number): void {
       met: scheduleMet,
       note:
         judgedNote ??
-        `a person_timezone broadcast tick (runBroadcastTick) then the outbox relay: tick ${r.tickSeconds.toFixed(1)} s, relay of the rest ${r.relaySeconds.toFixed(1)} s; per member a handful of statements (enrolment, send row, two outbox rows, journey update) and two single-job Redis adds`,
+        `a person_timezone broadcast tick (runBroadcastTick) then the outbox relay: tick ${r.tickSeconds.toFixed(1)} s, relay of the rest ${r.relaySeconds.toFixed(1)} s; per member a handful of statements (enrolment, send row, two outbox rows, journey update) and two delayed jobs, relayed a page at a time`,
     },
     {
       name: 'delayed sends: Redis memory while they wait',

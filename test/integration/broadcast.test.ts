@@ -55,13 +55,16 @@ describe('a broadcast tick to 10,000 members', () => {
 
     // Two scheduler processes run the same tick at once (separate connections from the pool).
     const automation = { compiled: engine.services.rules.compiled, catalog: engine.services.rules.purposes };
-    const relay = (sends: number) => relayAfterCommit(engine.services, sends);
+    const relay = (outboxRows: number) => relayAfterCommit(engine.services, outboxRows);
     const at = new Date();
     const [a, b] = await Promise.all([
       runBroadcastTick(db(), automation, 'weekly_digest', at, { afterPage: relay }),
       runBroadcastTick(db(), automation, 'weekly_digest', at, { afterPage: relay }),
     ]);
     expect(a.members + b.members).toBe(MEMBERS);
+    // Every outbox row the pages wrote (a send and a wake-up a member) went out after its page,
+    // none left for the reconciler.
+    expect(await db().selectFrom('app.outbox').select('id').where('relayed_at', 'is', null).execute()).toEqual([]);
     const ticks = await db().selectFrom('app.broadcast_ticks').selectAll().execute();
     expect(ticks.map((t) => [t.campaign_id, t.members, t.finished_at !== null])).toEqual([['weekly_digest', MEMBERS, true]]);
     // Running the tick again (a retried job) enrols nobody twice.
