@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isWellFormed } from './well-formed';
 import { oneIdentifier, SubjectIdentifierFields } from './subject-identifier';
 
 /**
@@ -12,7 +13,7 @@ export const DecryptionReason = z
   .min(3, 'expected the reason for reading this person\'s data, at least 3 characters (e.g. a ticket number)')
   .max(500, 'expected at most 500 characters')
   .regex(/^[^\p{Cc}]*$/u, 'control characters are not allowed')
-  .refine((text) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text), 'expected well-formed text (a lone UTF-16 surrogate is not a character)');
+  .refine(isWellFormed, 'expected well-formed text (a lone UTF-16 surrogate is not a character)');
 
 /** `POST /admin/v1/subjects/lookup`: a POST, so the identifier is never in a URL (ASVS 5.0 V14.2.1). */
 export const SubjectLookupRequest = z

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Keys } from '../config';
 import type { Transaction as KyselyTransaction } from 'kysely';
 import type { AuditOutcome, Database, DbOrTrx } from '../db/types';
+import { LONE_SURROGATE } from '../../schemas/well-formed';
 import { scrubText } from '../privacy/scrub-text';
 import { auditChainKey, entryHash, GENESIS_HASH } from './chain';
 
@@ -88,10 +89,12 @@ async function appendInTransaction(trx: KyselyTransaction<Database>, keys: Keys,
  * verify`: text without NUL (refused by PostgreSQL) or lone surrogates (stored as U+FFFD), cut by
  * characters (what a `length()` check counts), never in the middle of a surrogate pair.
  */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 
 function storable(text: string, maxChars: number): string {
-  const clean = text.replace(LONE_SURROGATE, '\uFFFD').replaceAll('\0', '');
+  const clean = text.replace(LONE_SURROGATES, '\uFFFD').replaceAll('\0', '');
+  // UTF-16 units never undercount characters: only a text that may be too long is split up.
+  if (clean.length <= maxChars) return clean;
   const chars = Array.from(clean);
   return chars.length <= maxChars ? clean : chars.slice(0, maxChars).join('');
 }

@@ -58,7 +58,7 @@ import { openServices, type Services } from '../../engine/runtime/services';
 import { type DelayedJobs, delayedSendJobs } from './delayed-jobs';
 import { type Figure, writeResults } from './results';
 import { type CpuWindow, startCpuWindow } from './proc-cpu';
-import { deleteKeys } from './redis-memory';
+import { deleteKeys, forEachKeySize, usedMemory } from './redis-memory';
 import { createBenchDatabase, machine, REDIS_URL, ROOT, startProcess, stopProcess, writeDocsSection } from './harness';
 import { seedSubscribers } from './seed-subscribers';
 import { type SmtpSink, startSmtpSink } from './smtp-sink';
@@ -148,27 +148,16 @@ interface KeyMemory {
 }
 
 async function keyMemory(redis: Redis, prefix: string): Promise<KeyMemory> {
-  const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? NaN);
+  const used = await usedMemory(redis);
   const byQueue: Record<string, number> = {};
   const jobsByQueue: Record<string, number> = {};
   let keys = 0;
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1_000);
-    cursor = next;
-    if (batch.length === 0) continue;
-    const pipeline = redis.pipeline();
-    for (const key of batch) pipeline.memory('USAGE', key, 'SAMPLES', '0');
-    const sizes = (await pipeline.exec()) ?? [];
-    batch.forEach((key, i) => {
-      const [err, size] = sizes[i] ?? [null, 0];
-      if (err) throw err;
-      const [queue = '?', rest = ''] = key.slice(prefix.length + 1).split(':', 2);
-      byQueue[queue] = (byQueue[queue] ?? 0) + Number(size ?? 0);
-      if (/^(send|wake)-/.test(rest)) jobsByQueue[queue] = (jobsByQueue[queue] ?? 0) + Number(size ?? 0);
-      keys++;
-    });
-  } while (cursor !== '0');
+  await forEachKeySize(redis, prefix, (key, bytes) => {
+    const [queue = '?', rest = ''] = key.slice(prefix.length + 1).split(':', 2);
+    byQueue[queue] = (byQueue[queue] ?? 0) + bytes;
+    if (/^(send|wake)-/.test(rest)) jobsByQueue[queue] = (jobsByQueue[queue] ?? 0) + bytes;
+    keys++;
+  });
   return { used, byQueue, jobsByQueue, keys };
 }
 

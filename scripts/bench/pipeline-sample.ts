@@ -7,20 +7,7 @@
 import fs from 'node:fs';
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
-import { processCpuMs } from './proc-cpu';
-
-/** USER_HZ is 100 on every Linux architecture Node runs on. */
-const MS_PER_TICK = 10;
-
-function machineTicks(): { busy: number; all: number } | undefined {
-  try {
-    const fields = (fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-    const all = fields.reduce((a, b) => a + b, 0);
-    return { busy: all - (fields[3] ?? 0) - (fields[4] ?? 0), all };
-  } catch {
-    return undefined;
-  }
-}
+import { machineTicks, MS_PER_TICK, processCpuMs } from './proc-cpu';
 
 /** VmRSS of a process in MB (10^6 bytes); undefined when it is gone (or no /proc). */
 export function rssMb(pid: number): number | undefined {

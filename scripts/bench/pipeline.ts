@@ -47,7 +47,7 @@ import { BATCH_SIZE, Load } from './pipeline-load';
 import { type ProbeTimes, Probes } from './pipeline-probes';
 import { type CpuBetween, cpuBetween, type Sample, Sampler, slope } from './pipeline-sample';
 import { type SeedResult, seedPeople } from './pipeline-seed';
-import { deleteKeys, redisMemory, type RedisMemory } from './redis-memory';
+import { deleteKeys, forEachKeySize, redisMemory, type RedisMemory } from './redis-memory';
 import { type Figure, type ScenarioResults, writeResults } from './results';
 
 const scriptStarted = performance.now();
@@ -177,19 +177,10 @@ interface RssSeries {
 /** Bytes of the keys under the prefix, by queue (the key's second segment). */
 async function keysByQueue(redis: Redis, prefix: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1_000);
-    cursor = next;
-    if (batch.length === 0) continue;
-    const pipeline = redis.pipeline();
-    for (const key of batch) pipeline.memory('USAGE', key, 'SAMPLES', '0');
-    const sizes = (await pipeline.exec()) ?? [];
-    batch.forEach((key, i) => {
-      const queue = key.slice(prefix.length + 1).split(':')[0] ?? '?';
-      out[queue] = (out[queue] ?? 0) + Number(sizes[i]?.[1] ?? 0);
-    });
-  } while (cursor !== '0');
+  await forEachKeySize(redis, prefix, (key, bytes) => {
+    const queue = key.slice(prefix.length + 1).split(':')[0] ?? '?';
+    out[queue] = (out[queue] ?? 0) + bytes;
+  });
   return out;
 }
 

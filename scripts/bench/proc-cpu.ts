@@ -7,9 +7,10 @@
 import fs from 'node:fs';
 
 /** USER_HZ: /proc counts CPU time in 1/100 s on every Linux architecture Node runs on. */
-const MS_PER_TICK = 10;
+export const MS_PER_TICK = 10;
 
-function machineTicks(): { busy: number; all: number } | undefined {
+/** Busy and total CPU ticks of the whole machine so far (/proc/stat), all cores. */
+export function machineTicks(): { busy: number; all: number } | undefined {
   try {
     const fields = (fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
     const all = fields.reduce((a, b) => a + b, 0);

@@ -18,14 +18,13 @@ export interface RedisMemory {
   readonly eventEntries: number;
 }
 
-/** `queue`: the queue whose job hashes (`<prefix>:<queue>:send-…`) and event stream are counted apart. */
-export async function redisMemory(redis: Redis, prefix: string, queue = 'email'): Promise<RedisMemory> {
-  const info = await redis.info('memory');
-  const used = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN);
-  let keys = 0;
-  let keyBytes = 0;
-  let jobHashes = 0;
-  let events = 0;
+/** INFO memory's used_memory: the whole server, allocator overhead included. */
+export async function usedMemory(redis: Redis): Promise<number> {
+  return Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? NaN);
+}
+
+/** Calls `visit` with each key under the prefix and its MEMORY USAGE, a pipelined page at a time. */
+export async function forEachKeySize(redis: Redis, prefix: string, visit: (key: string, bytes: number) => void): Promise<void> {
   let cursor = '0';
   do {
     const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1_000);
@@ -37,13 +36,24 @@ export async function redisMemory(redis: Redis, prefix: string, queue = 'email')
     batch.forEach((key, i) => {
       const [err, size] = sizes[i] ?? [null, 0];
       if (err) throw err;
-      const bytes = Number(size ?? 0);
-      keys++;
-      keyBytes += bytes;
-      if (key.startsWith(`${prefix}:${queue}:send-`)) jobHashes += bytes;
-      else if (key === `${prefix}:${queue}:events`) events += bytes;
+      visit(key, Number(size ?? 0));
     });
   } while (cursor !== '0');
+}
+
+/** `queue`: the queue whose job hashes (`<prefix>:<queue>:send-…`) and event stream are counted apart. */
+export async function redisMemory(redis: Redis, prefix: string, queue = 'email'): Promise<RedisMemory> {
+  const used = await usedMemory(redis);
+  let keys = 0;
+  let keyBytes = 0;
+  let jobHashes = 0;
+  let events = 0;
+  await forEachKeySize(redis, prefix, (key, bytes) => {
+    keys++;
+    keyBytes += bytes;
+    if (key.startsWith(`${prefix}:${queue}:send-`)) jobHashes += bytes;
+    else if (key === `${prefix}:${queue}:events`) events += bytes;
+  });
   const eventEntries = (await redis.exists(`${prefix}:${queue}:events`)) ? await redis.xlen(`${prefix}:${queue}:events`) : 0;
   return { used, keys, keyBytes, jobHashes, events, eventEntries };
 }

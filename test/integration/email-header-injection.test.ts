@@ -1,16 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { reactToConsent } from '../../engine/automation/react-to-consent';
-import { appendLedger } from '../../engine/consent/ledger';
 import { createMailer } from '../../engine/email/mailer';
 import { performSend, type SendDeps } from '../../engine/email/send-step';
-import { processEventBatch } from '../../engine/events/process-batch';
-import { findProfileId } from '../../engine/identity/lookup';
-import { batchDeps } from '../../engine/runtime/batch';
-import type { AcceptedEvent, SegmentEvent } from '../../schemas/segment';
 import { tempDir } from '../support/config';
 import { basicAuth, postJson, startTestEngine, type TestEngine } from '../support/engine';
-import { rulesWithoutQuietHours, sendDepsOf } from '../support/sends';
+import { rulesWithoutQuietHours, sendDepsOf, subscriberWithTraits } from '../support/sends';
 import { type ReceivedMessage, startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
 
 type ErrorBody = { error: { code: string; message: string }; rejected?: Array<{ index: number; code: string; message: string }> };
@@ -78,25 +72,7 @@ describe('email header injection, end to end', () => {
   });
 
   /** A subscriber stored as an import would store them: past the API's checks, straight into the batch. */
-  async function subscriber(userId: string, traits: Record<string, unknown>): Promise<{ profileId: string; sendId: string }> {
-    const now = new Date().toISOString();
-    const identify: AcceptedEvent = {
-      sourceId: engine.sourceId,
-      messageId: `${userId}-identify`,
-      receivedAt: now,
-      occurredAt: now,
-      signals: { gpc: false, dnt: false },
-      event: { type: 'identify', userId, traits } as SegmentEvent,
-    };
-    await processEventBatch(batchDeps(engine.services), [identify]);
-    const profileId = (await findProfileId(engine.services.databases.vaultDb, engine.services.keys, [{ userId }])) as string;
-    await db().transaction().execute(async (trx) => {
-      await appendLedger(trx, [{ profileId, purpose: 'email_marketing', decision: 'granted', occurredAt: new Date(), sourceKind: 'admin', method: 'admin' }]);
-      await reactToConsent(trx, { compiled: engine.services.rules.compiled, catalog: engine.services.rules.purposes }, profileId);
-    });
-    const send = await db().selectFrom('app.scheduled_sends').select('id').where('profile_id', '=', profileId).where('template', '=', 'welcome').executeTakeFirstOrThrow();
-    return { profileId, sendId: send.id };
-  }
+  const subscriber = (userId: string, traits: Record<string, unknown>) => subscriberWithTraits(engine, userId, traits);
 
   /** The header lines of a message as received, unfolded, by name. */
   function headerNames(message: ReceivedMessage): string[] {

@@ -42,6 +42,11 @@ export function rulesWithQuietHoursNow(now = new Date()): { dir: string; until: 
  * test). The send's job is in app.outbox, not yet relayed: tests drive the send themselves, or relay.
  */
 export async function subscriberWithWelcome(engine: TestEngine, userId: string, email: string): Promise<{ profileId: string; sendId: string }> {
+  return subscriberWithTraits(engine, userId, { email, firstName: 'Kim' });
+}
+
+/** The same, with any traits: stored as an import would store them, past the API's checks. */
+export async function subscriberWithTraits(engine: TestEngine, userId: string, traits: Record<string, unknown>): Promise<{ profileId: string; sendId: string }> {
   const db = engine.services.databases.db;
   const now = new Date().toISOString();
   const identify: AcceptedEvent = {
@@ -50,7 +55,7 @@ export async function subscriberWithWelcome(engine: TestEngine, userId: string, 
     receivedAt: now,
     occurredAt: now,
     signals: { gpc: false, dnt: false },
-    event: { type: 'identify', userId, traits: { email, firstName: 'Kim' } } as SegmentEvent,
+    event: { type: 'identify', userId, traits } as SegmentEvent,
   };
   await processEventBatch(batchDeps(engine.services), [identify]);
   const profileId = (await findProfileId(engine.services.databases.vaultDb, engine.services.keys, [{ userId }])) as string;

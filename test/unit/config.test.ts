@@ -4,6 +4,17 @@ import { ConfigError, loadConfig, loadKeys } from '../../engine/config';
 import { capturingLogger } from '../support/log-capture';
 import { tempDir, testKeysEnv } from '../support/config';
 
+/** The one-line message of the ConfigError `env` makes (fails when it makes none). */
+function problem(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error(`no error for ${JSON.stringify(env)}`);
+}
+
 describe('configuration', () => {
   it('has documented defaults and is frozen', () => {
     const config = loadConfig({}, '/srv/app');
@@ -168,16 +179,6 @@ describe('keys', () => {
 });
 
 describe('per-domain rate limits and the unsubscribe mailbox', () => {
-  const problem = (env: Record<string, string>): string => {
-    try {
-      loadConfig(env);
-    } catch (err) {
-      expect(err).toBeInstanceOf(ConfigError);
-      return (err as Error).message;
-    }
-    throw new Error(`no error for ${JSON.stringify(env)}`);
-  };
-
   it('reads EMAIL_DOMAIN_RATE_LIMITS: lower case, punycode, * for each domain not listed; unset by default', () => {
     expect(loadConfig({}).email.domainRateLimits).toBeUndefined();
     expect(loadConfig({ EMAIL_DOMAIN_RATE_LIMITS: '' }).email.domainRateLimits).toBeUndefined();
@@ -223,16 +224,6 @@ describe('per-domain rate limits and the unsubscribe mailbox', () => {
 });
 
 describe('rate limits of the public routes', () => {
-  const problem = (env: Record<string, string>): string => {
-    try {
-      loadConfig(env);
-    } catch (err) {
-      expect(err).toBeInstanceOf(ConfigError);
-      return (err as Error).message;
-    }
-    throw new Error(`no error for ${JSON.stringify(env)}`);
-  };
-
   it('has defaults for a site behind NATs: 100/s with bursts of 1000 per address, 1000/s with bursts of 10000 per write key', () => {
     expect(loadConfig({}).http.rateLimits).toEqual({ perIp: { perSecond: 100, burst: 1_000 }, perWriteKey: { perSecond: 1_000, burst: 10_000 } });
     expect(loadConfig({ HTTP_RATE_LIMIT_PER_IP: '', HTTP_RATE_LIMIT_PER_WRITE_KEY: '' }).http.rateLimits).toEqual(loadConfig({}).http.rateLimits);
