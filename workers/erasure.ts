@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
+import { createErasureGrouper } from '../engine/privacy/erasure/grouper';
 import { runErasure } from '../engine/privacy/erasure/run-erasure';
+import { runErasureGroup } from '../engine/privacy/erasure/run-group';
 import { relayOutbox } from '../engine/outbox/outbox';
 import type { JobHandlers } from '../engine/queues/worker';
 import type { Services } from '../engine/runtime/services';
@@ -8,9 +10,14 @@ const SWEEP_EVERY_MS = 60_000;
 /** A request untouched this long has lost its job (a Redis loss): it is put on the queue again. */
 const STALLED_AFTER_MS = 10 * 60_000;
 
+/** The most requests one group takes (engine/privacy/erasure/run-group.ts). */
+const MAX_GROUP = 50;
+
 /**
- * The erasure worker: each job runs one request's steps (engine/privacy/erasure). Every minute it
- * also re-enqueues requests whose job was lost, and deletes tombstones that have expired.
+ * The erasure worker: each job is one request (engine/privacy/erasure). The jobs running at once
+ * in this process go through their steps together in groups (grouper.ts, run-group.ts); a job on
+ * its second attempt or later runs alone, so a request that fails a group cannot fail it again.
+ * Every minute it also re-enqueues requests whose job was lost, and deletes tombstones that have expired.
  */
 export function erasureHandlers(services: Services): JobHandlers<'erasure'> {
   const { databases, log } = services;
@@ -40,9 +47,13 @@ export function erasureHandlers(services: Services): JobHandlers<'erasure'> {
   const timer = setInterval(() => void sweep(), SWEEP_EVERY_MS);
   timer.unref();
   services.releasers.add('erasure sweep', async () => clearInterval(timer));
+  const grouper = createErasureGrouper(async (ids) => {
+    log.info({ requests: ids.length }, 'erasure group');
+    return runErasureGroup(services, ids);
+  }, MAX_GROUP);
   return {
-    erase: async (payload, { log: jobLog }) => {
-      const outcome = await runErasure({ ...services, log: jobLog }, payload.requestId);
+    erase: async (payload, { job, log: jobLog }) => {
+      const outcome = job.attemptsMade > 0 ? await runErasure({ ...services, log: jobLog }, payload.requestId) : await grouper.run(payload.requestId);
       jobLog.info({ requestId: payload.requestId, outcome: outcome.outcome }, 'erasure request');
       return outcome.outcome === 'completed' ? { outcome: 'completed', clean: outcome.receipt.verification.clean } : outcome;
     },

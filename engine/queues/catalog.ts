@@ -81,7 +81,8 @@ export const JOB_CATALOG = {
     },
     removeOnComplete: true,
     removeOnFail: { age: 30 * DAY_SECONDS, count: 10_000 },
-    concurrency: 2,
+    // Jobs running at once are grouped (workers/erasure.ts): the concurrency is the group's size.
+    concurrency: 50,
   },
   maintenance: {
     description: 'housekeeping from job schedulers: the daily retention run (GDPR Art. 5(1)(e)), engine/privacy/retention',

@@ -80,6 +80,27 @@ export async function readFields(db: VaultDbOrTrx, key: SubjectKey): Promise<Dec
 }
 
 /**
+ * How many fields each of these people has, and one field's value decrypted (the others stay
+ * sealed), in one statement: what an erasure counts and tells processors (Art. 19).
+ */
+export async function fieldsOverview(
+  db: VaultDbOrTrx,
+  keys: ReadonlyMap<string, SubjectKey>,
+  field: string,
+): Promise<{ counts: Map<string, number>; values: Map<string, string> }> {
+  const counts = new Map<string, number>();
+  const values = new Map<string, string>();
+  if (keys.size === 0) return { counts, values };
+  const rows = await db.selectFrom('vault.subject_fields').select(['profile_id', 'field', 'ciphertext']).where('profile_id', 'in', [...keys.keys()]).execute();
+  for (const row of rows) {
+    counts.set(row.profile_id, (counts.get(row.profile_id) ?? 0) + 1);
+    const key = keys.get(row.profile_id);
+    if (row.field === field && key) values.set(row.profile_id, decryptField(key.dataKey, row.ciphertext, aad(row.profile_id, field)));
+  }
+  return { counts, values };
+}
+
+/**
  * Moves everything the vault holds for `loser` to `winner`: identities, and the fields the winner
  * lacks (re-encrypted under the winner's key). Then destroys the loser's key.
  */

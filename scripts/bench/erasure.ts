@@ -10,7 +10,11 @@
  *   run, under a minute; it leaves the docs unchanged, since its database is a tenth of the target's
  *   size, and its figures are not judged.
  * - `--results FILE`: the figures for the suite (scripts/bench/results.ts).
- * - `--concurrency=N`: small erasures run N at a time (default 4).
+ * - `--concurrency=N`: small erasures in flight at once (default 50, the erasure worker's concurrency).
+ *   They go through the worker's grouping (engine/privacy/erasure/grouper.ts, run-group.ts), so
+ *   those in flight together run their steps together.
+ * - `--profile`: a CPU profile of this process while it runs the small erasures, summarized (self
+ *   time by package and function) after the table.
  * - `--keep`: leaves the database for a look with psql. The probe, a heavy person nobody erases, is
  *   in it.
  *
@@ -31,7 +35,7 @@
  * 3. Heavy people one at a time: createErasureRequest by email (the normal path: the blind index),
  *    then runErasure with every step timed (afterStep); then verifyByIndex alone on the same work.
  *    Before every fourth one, a twin's rows deleted by plain SQL in one transaction, with its
- *    statements timed; this is the floor. Then 1,000 small requests are created and run N at a time
+ *    statements timed; this is the floor. Then 1,000 small requests are created and run N in flight
  *    in this process, none started after 180 s.
  * 4. Ingest while erasing (issue 9): the API and one events worker, each its own process, take
  *    autocannon's batched POSTs (50 events, 50 connections, as bench:ingest) in windows of the same
@@ -68,6 +72,8 @@ import type * as PersonColumnsModule from '../../engine/privacy/erasure/person-c
 import type * as PurgeRedisModule from '../../engine/privacy/erasure/purge-redis';
 import type * as RequestModule from '../../engine/privacy/erasure/request';
 import type * as RunErasureModule from '../../engine/privacy/erasure/run-erasure';
+import type * as GrouperModule from '../../engine/privacy/erasure/grouper';
+import type * as RunGroupModule from '../../engine/privacy/erasure/run-group';
 import type * as VerifyModule from '../../engine/privacy/erasure/verify';
 import type { ErasureWork } from '../../engine/privacy/erasure/work';
 import type * as SealingModule from '../../engine/queues/sealing';
@@ -76,6 +82,8 @@ import type { Services } from '../../engine/runtime/services';
 import type * as FieldsModule from '../../engine/vault/fields';
 import type * as NormalizeModule from '../../engine/vault/normalize';
 import type { AcceptedEvent } from '../../schemas/segment';
+import { formatProfileSummary, summarizeProfile } from './cpu-profile';
+import { startInspectorProfile } from './inspector-profile';
 import { deleteKeys } from './redis-memory';
 import { type CpuWindow, startCpuWindow } from './proc-cpu';
 import { type BenchDatabase, createBenchDatabase, machine, REDIS_URL, ROOT, runNode, startProcess, stopProcess, writeDocsSection } from './harness';
@@ -84,7 +92,10 @@ import { type Figure, writeResults } from './results';
 const quick = process.argv.includes('--quick');
 /** Leaves the database (and its probe, a heavy person nobody erases) for a look with psql afterwards. */
 const keep = process.argv.includes('--keep');
-const CONCURRENCY = Number(process.argv.find((a) => a.startsWith('--concurrency='))?.split('=')[1] ?? 4);
+/** `--profile`: a CPU profile of this process over the small erasures, summarized after the table. */
+const profiling = process.argv.includes('--profile');
+/** Small erasures in flight at once; the erasure worker's concurrency (engine/queues/catalog.ts) by default. */
+const CONCURRENCY = Number(process.argv.find((a) => a.startsWith('--concurrency='))?.split('=')[1] ?? 50);
 const PROFILES = quick ? 10_000 : 100_000;
 const TARGET_EVENTS = quick ? 100_000 : 1_000_000;
 const HEAVY = quick ? 3 : 20;
@@ -136,6 +147,8 @@ const engine = {
   sealing: fromDist<typeof SealingModule>('engine/queues/sealing.js'),
   request: fromDist<typeof RequestModule>('engine/privacy/erasure/request.js'),
   run: fromDist<typeof RunErasureModule>('engine/privacy/erasure/run-erasure.js'),
+  group: fromDist<typeof RunGroupModule>('engine/privacy/erasure/run-group.js'),
+  grouper: fromDist<typeof GrouperModule>('engine/privacy/erasure/grouper.js'),
   verify: fromDist<typeof VerifyModule>('engine/privacy/erasure/verify.js'),
   columns: fromDist<typeof PersonColumnsModule>('engine/privacy/erasure/person-columns.js'),
   purgeRedis: fromDist<typeof PurgeRedisModule>('engine/privacy/erasure/purge-redis.js'),
@@ -526,6 +539,41 @@ async function timedErasure(services: Services, requestId: string, capture: bool
   stepsMs[7] = ended - last;
   if (outcome.outcome !== 'completed') throw new Error(`erasure ${requestId}: ${outcome.outcome}`);
   return { startedAt: started, endedAt: ended, totalMs: ended - started - paused, stepsMs, work, clean: outcome.receipt.verification.clean, removed: { ...outcome.receipt.removed } };
+}
+
+/**
+ * Erasures as the erasure worker runs them (workers/erasure.ts): through the grouper, each group's
+ * steps timed once, and each request's time from its submission to its receipt (its wait for the
+ * group before included).
+ */
+function groupedErasures(services: Services): { run(id: string): Promise<Timed>; readonly sizes: number[] } {
+  const sizes: number[] = [];
+  const stepsOf = new Map<string, number[]>();
+  const grouper = engine.grouper.createErasureGrouper(async (ids) => {
+    sizes.push(ids.length);
+    const stepsMs = new Array<number>(8).fill(0);
+    let last = performance.now();
+    const settled = await engine.group.runErasureGroup(services, ids, {
+      afterStep: (step) => {
+        const at = performance.now();
+        stepsMs[step - 1] = (stepsMs[step - 1] ?? 0) + (at - last);
+        last = at;
+      },
+    });
+    stepsMs[7] = performance.now() - last;
+    for (const id of ids) stepsOf.set(id, stepsMs);
+    return settled;
+  }, 50);
+  return {
+    sizes,
+    async run(id) {
+      const started = performance.now();
+      const outcome = await grouper.run(id);
+      const ended = performance.now();
+      if (outcome.outcome !== 'completed') throw new Error(`erasure ${id}: ${outcome.outcome}`);
+      return { startedAt: started, endedAt: ended, totalMs: ended - started, stepsMs: stepsOf.get(id) ?? [], work: undefined, clean: outcome.receipt.verification.clean, removed: { ...outcome.receipt.removed } };
+    },
+  };
 }
 
 async function request(services: Services, email: string): Promise<string> {
@@ -1067,15 +1115,22 @@ async function main(): Promise<void> {
     const smallRuns: Timed[] = [];
     const smallErased: Person[] = [];
     const endSmallCpu = await cpuWindow();
+    const profiler = profiling ? await startInspectorProfile() : undefined;
     const smallStarted = performance.now();
     const svc = services;
+    const grouped = groupedErasures(svc);
     await pool(requests, CONCURRENCY, SMALL_BUDGET_S * 1_000, async ({ person, id }) => {
-      smallRuns.push(await timedErasure(svc, id, false));
+      smallRuns.push(await grouped.run(id));
       smallErased.push(person);
     });
+    say(`small: groups of ${spread(grouped.sizes)} requests (p50 / p95 / max), ${grouped.sizes.length} groups`);
     const smallSeconds = seconds(smallStarted);
     const smallCpu = await endSmallCpu();
-    say(`small: ${smallRuns.length} in ${smallSeconds.toFixed(1)} s = ${(smallRuns.length / smallSeconds).toFixed(1)}/s at concurrency ${CONCURRENCY}`);
+    if (profiler) {
+      const file = await profiler.stop(path.join(os.tmpdir(), `erasure-small-${process.pid}.cpuprofile`));
+      say(`${formatProfileSummary(summarizeProfile(file), smallRuns.length)}\nprofile kept at ${file} (per "msg" read: per small erasure)`);
+    }
+    say(`small: ${smallRuns.length} in ${smallSeconds.toFixed(1)} s = ${(smallRuns.length / smallSeconds).toFixed(1)}/s, ${CONCURRENCY} in flight`);
 
     // Ingest throughput without erasures and while the erasure worker runs (issue 9).
     const ingest = await ingestWhileErasing(services, bench, people.filter((p) => p.window), smallRuns.length / smallSeconds);
@@ -1192,7 +1247,7 @@ function report(r: Results): void {
     `| … verifyByIndex alone on the same work afterwards, ms | ${spread(r.reverify)} | — | — |`,
     `| floor: a twin's rows deleted by plain SQL in one transaction (no verification, no Redis), ms | ${spread(floorTotals)} | — | — |`,
     `| … of which \`delete from app.events where profile_id = any(…)\` (10,000 rows), ms | ${spread(floorEvents)} | — | — |`,
-    `| small erasures (5 events each), ${CONCURRENCY} at a time in one process: erasures/s | ${rate.toFixed(1)} | ≥ ${TARGET_SMALL_RATE}/s | ${rateMet ? 'met' : 'missed'} |`,
+    `| small erasures (5 events each), ${CONCURRENCY} in flight in one process, grouped as the worker groups them: erasures/s | ${rate.toFixed(1)} | ≥ ${TARGET_SMALL_RATE}/s | ${rateMet ? 'met' : 'missed'} |`,
     `| … each small erasure, ms | ${spread(smallTotals)} | — | — |`,
     `| batched POST ingest, events/s accepted: without erasures → while the erasure worker runs (means of ${Math.ceil(WINDOWS / 2)} and ${Math.floor(WINDOWS / 2)} windows of ${WINDOW_S} s) | ${fmt(ing.baseline.accepted)} → ${fmt(ing.during.accepted)} (${pct(-ing.acceptedDrop)}) | drops ≤ ${pct(TARGET_INGEST_DROP, false)} | ${verdictOf(acceptedDropMet)} |`,
     `| … events stored by the events worker, events/s, the same windows | ${fmt(ing.baseline.stored)} → ${fmt(ing.during.stored)} (${pct(-ing.storedDrop)}) | drops ≤ ${pct(TARGET_INGEST_DROP, false)} | ${verdictOf(storedDropMet)} |`,
@@ -1232,7 +1287,7 @@ function report(r: Results): void {
     ...cpuLine('small erasures', r.smallCpu, r.small.length),
     `- ingest while erasing: ${ing.windows.length} windows of ${WINDOW_S} s, alternately without erasures and with them, the same load in each: autocannon (in this process) with ${INGEST_CONNECTIONS} connections posting batches of ${INGEST_BATCH} events to the API (its own process), ` +
       `one events worker process storing them (with a backlog from a warm-up on, so it is never idle); ${ing.windows.map((w) => `${w.label}: ${fmt(w.accepted)} accepted (p99 ${w.p99} ms, ${w.non2xx + w.errors} non-2xx or errors), ${fmt(w.stored)} stored`).join('; ')} (events/s)`,
-    `- the erasures meanwhile: one erasure worker process (\`consentflow worker --queues erasure\`, concurrency 2), started as each window with erasures began and stopped as it ended, working through ${ing.queued.heavy + ing.queued.small} requests queued by email ` +
+    `- the erasures meanwhile: one erasure worker process (\`consentflow worker --queues erasure\`, its jobs grouped), started as each window with erasures began and stopped as it ended, working through ${ing.queued.heavy + ing.queued.small} requests queued by email ` +
       `(${ing.queued.heavy} heavy people of ${fmt(HEAVY_EVENTS)} events, every ${HEAVY_EVERY}th request from the second on, among ${ing.queued.small} small ones); completed inside those windows: ${ing.inWindows.heavy} heavy and ${ing.inWindows.small} small ` +
       `(${((ing.inWindows.heavy + ing.inWindows.small) / Math.max(1, ing.erasingSeconds)).toFixed(1)} a second)` +
       (ing.ranOut ? '; the worker finished every queued request, so erasures ran for part of the windows only' : '') +
@@ -1264,7 +1319,7 @@ function report(r: Results): void {
       unit: 'erasures/s',
       target: '≥ 100/s',
       met: judged(rateMet),
-      note: quickNote ?? `${CONCURRENCY} at a time in one process; each ${ms(quantile(smallTotals, 0.5))} ms at p50`,
+      note: quickNote ?? `${CONCURRENCY} in flight in one process, grouped as the erasure worker groups them; each ${ms(quantile(smallTotals, 0.5))} ms from request to receipt at p50`,
     },
     {
       name: 'ingest drop while erasing (batched POST, events/s accepted)',
@@ -1298,7 +1353,7 @@ function report(r: Results): void {
       'PostgreSQL, Redis and the engine (loaded from dist/, in the bench process) share the machine. ' +
       `A private database filled with set-based SQL: ${fmt(PROFILES)} people and ${fmt(r.fill.events)} events; ${HEAVY} heavy people with ${fmt(HEAVY_EVENTS)} events each ` +
       `(plus consent, segments, decisions, journeys, sends, a double opt-in and a merged anonymous profile) erased one at a time, ` +
-      `requested by email and run by \`runErasure\` with each step timed; ${fmt(SMALL)} small people (${SMALL_EVENTS} events each) erased ${CONCURRENCY} at a time (all requested first). ` +
+      `requested by email and run by \`runErasure\` with each step timed; ${fmt(SMALL)} small people (${SMALL_EVENTS} events each) erased ${CONCURRENCY} in flight, grouped as the erasure worker groups them (all requested first). ` +
       `The floor is a twin of a heavy person (${TWINS} of them, one before every ${Math.round(HEAVY / TWINS)}th heavy erasure) deleted by plain SQL in one transaction. ` +
       `Ingest while erasing: the API and one events worker (their own processes) under autocannon's batched POSTs, ${WINDOWS} windows of ${WINDOW_S} s alternately without erasures and while one erasure worker process ` +
       `erases ${WINDOW_HEAVY} more heavy and up to ${WINDOW_SMALL} more small people kept for this; the drop compares the means. ` +

@@ -12,7 +12,7 @@ import { createErasureRequest, erasureRequest } from '../../engine/privacy/erasu
 import { runErasure } from '../../engine/privacy/erasure/run-erasure';
 import { queueSealingKey, seal } from '../../engine/queues/sealing';
 import { basicAuth, postJson, startTestEngine, type TestEngine, waitForReceipts } from '../support/engine';
-import { redisKeysHolding, tablesHolding, traceOf, type Person } from '../support/erasure';
+import { expectErased, redisKeysHolding, storeSmallPerson, tablesHolding, traceOf, type Person, type Trace } from '../support/erasure';
 import { subscribeWithDoubleOptIn } from '../support/double-opt-in';
 import { rulesWithoutQuietHours } from '../support/sends';
 import { startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
@@ -210,36 +210,8 @@ describe('erasure: crashes, repeats and late events', () => {
     await engine.stop();
   });
 
-  /** A person with consent, events and vault data, through the tracking API. */
-  async function person(tag: string): Promise<Person & { anonymousId: string }> {
-    const p = { email: `${tag}@example.org`, userId: `${tag}-${randomUUID()}`, anonymousId: `anon-${randomUUID()}`, firstName: `Name${tag}` };
-    const auth = { authorization: basicAuth(engine.writeKey) };
-    const banner = { anonymousId: p.anonymousId, grant: ['analytics', 'profiling'], notice: { id: 'cookie_banner', version: 1 }, method: 'banner' };
-    expect((await postJson(`${engine.url}/v1/consent`, banner, auth)).status).toBe(200);
-    const batch = [
-      { type: 'identify', userId: p.userId, anonymousId: p.anonymousId, traits: { email: p.email, firstName: p.firstName } },
-      ...Array.from({ length: 5 }, (_, i) => ({ type: 'track', userId: p.userId, event: 'Article Read', properties: { n: i } })),
-    ];
-    expect((await postJson(`${engine.url}/v1/batch`, { batch }, auth)).status).toBe(200);
-    const { db, vaultDb } = engine.services.databases;
-    await waitFor(
-      async () => {
-        const id = await findProfileId(vaultDb, engine.services.keys, [{ userId: p.userId }]);
-        if (!id) return false;
-        return Number((await db.selectFrom('app.events').select((eb) => eb.fn.countAll<string>().as('n')).where('profile_id', '=', id).executeTakeFirstOrThrow()).n) >= 6;
-      },
-      { what: `${tag} stored` },
-    );
-    return p;
-  }
-
-  async function expectGone(p: Person, trace: Awaited<ReturnType<typeof traceOf>>): Promise<void> {
-    const db = engine.services.databases.db as unknown as Kysely<unknown>;
-    const left = await tablesHolding(db, ['app', 'vault'], trace.needles);
-    expect([...left.keys()].filter((t) => t !== 'app.suppressions' && t !== 'vault.erasure_tombstones')).toEqual([]);
-    expect(await redisKeysHolding(engine.services, trace.needles)).toEqual([]);
-    expect(await findProfileId(engine.services.databases.vaultDb, engine.services.keys, [{ userId: p.userId }, { email: p.email }])).toBeUndefined();
-  }
+  const person = (tag: string) => storeSmallPerson(engine, tag);
+  const expectGone = (p: Person, trace: Trace) => expectErased(engine.services, p, trace);
 
   it.each([1, 2, 3, 4, 5, 6, 7])('a crash after step %i, then a retry, ends in the same verified result', async (step) => {
     const p = await person(`crash${step}`);

@@ -1,9 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { Services } from '../../engine/runtime/services';
 import { identityKey } from '../../engine/identity/keys';
 import { findProfileId } from '../../engine/identity/lookup';
 import { queueSealingKey, unseal } from '../../engine/queues/sealing';
 import { normalizeEmail, normalizeId } from '../../engine/vault/normalize';
+import { basicAuth, postJson, type TestEngine } from './engine';
+import { waitFor } from './wait';
 
 /**
  * The test's own trace of a person and its own scan for it, written apart from the engine's
@@ -101,4 +104,36 @@ export async function redisKeysHolding(services: Services, needles: readonly str
     }
   } while (cursor !== '0');
   return hits;
+}
+
+/** A person with analytics consent, an identify (address, first name) and 5 events, through the tracking API, stored. */
+export async function storeSmallPerson(engine: TestEngine, tag: string): Promise<Person & { anonymousId: string }> {
+  const p = { email: `${tag}@example.org`, userId: `${tag}-${randomUUID()}`, anonymousId: `anon-${randomUUID()}`, firstName: `Name${tag}` };
+  const auth = { authorization: basicAuth(engine.writeKey) };
+  const banner = { anonymousId: p.anonymousId, grant: ['analytics', 'profiling'], notice: { id: 'cookie_banner', version: 1 }, method: 'banner' };
+  expect((await postJson(`${engine.url}/v1/consent`, banner, auth)).status).toBe(200);
+  const batch = [
+    { type: 'identify', userId: p.userId, anonymousId: p.anonymousId, traits: { email: p.email, firstName: p.firstName } },
+    ...Array.from({ length: 5 }, (_, i) => ({ type: 'track', userId: p.userId, event: 'Article Read', properties: { n: i } })),
+  ];
+  expect((await postJson(`${engine.url}/v1/batch`, { batch }, auth)).status).toBe(200);
+  const { db, vaultDb } = engine.services.databases;
+  await waitFor(
+    async () => {
+      const id = await findProfileId(vaultDb, engine.services.keys, [{ userId: p.userId }]);
+      if (!id) return false;
+      return Number((await db.selectFrom('app.events').select((eb) => eb.fn.countAll<string>().as('n')).where('profile_id', '=', id).executeTakeFirstOrThrow()).n) >= 6;
+    },
+    { what: `${tag} stored` },
+  );
+  return p;
+}
+
+/** Nothing of the person anywhere but the suppression hash and the tombstones, and nobody found by their ids. */
+export async function expectErased(services: Services, p: Person, trace: Trace): Promise<void> {
+  const db = services.databases.db as unknown as Kysely<unknown>;
+  const left = await tablesHolding(db, ['app', 'vault'], trace.needles);
+  expect([...left.keys()].filter((t) => t !== 'app.suppressions' && t !== 'vault.erasure_tombstones')).toEqual([]);
+  expect(await redisKeysHolding(services, trace.needles)).toEqual([]);
+  expect(await findProfileId(services.databases.vaultDb, services.keys, [{ userId: p.userId }, { email: p.email }])).toBeUndefined();
 }

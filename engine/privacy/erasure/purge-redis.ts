@@ -1,10 +1,12 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Job, JobType } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { eventIdentityKeys } from '../../identity/keys';
 import { QUEUE_NAMES, type QueueName, jobDefinition } from '../../queues/catalog';
 import type { Queues } from '../../queues/producer';
-import { SealingError, seal, unseal } from '../../queues/sealing';
+import { seal } from '../../queues/sealing';
+import { batchesHolding, eventsOf, identitiesOf } from './batch-index';
+import { openedJob } from './open-job';
+import { deleteStreamEntriesNaming } from './stream-index';
 
 /**
  * Step 4: the person's jobs in Redis. Jobs that are theirs alone (a send, a wake-up, a confirmation)
@@ -40,8 +42,9 @@ export interface RedisPurge {
  * and found by id, so only the failed ones kept for the dead-letter view are searched (a wake-up of
  * an older journey state, say). Completed jobs are removed at once (engine/queues/worker.ts).
  */
+const EVENT_BATCH_STATES = ['failed', 'delayed'] as const;
 const SCANNED_STATES: Readonly<Partial<Record<QueueName, readonly JobType[]>>> = {
-  events: ['failed', 'delayed'],
+  events: [], // event batches: EVENT_BATCH_STATES, through the per-process index (batch-index.ts)
   journeys: ['failed'],
   broadcasts: ['failed'],
   email: ['failed'],
@@ -50,51 +53,45 @@ const SCANNED_STATES: Readonly<Partial<Record<QueueName, readonly JobType[]>>> =
 const PAGE = 500;
 const STREAMS_NAMING_PEOPLE: readonly QueueName[] = ['email', 'journeys'];
 
-/**
- * The identifiers of each event of a batch, by the batch's id and content: a batch kept in Redis is
- * searched by every erasure, and opening it and computing its blind indexes is most of the cost.
- * Bounded; a rewritten batch has another content, so another entry.
- */
-const batchIdentities = new Map<string, string[][]>();
-const BATCH_CACHE_SIZE = 2_000;
-
-function identitiesOfBatch(job: Job, events: ReadonlyArray<{ event?: Record<string, unknown> }>, pseudonymKey: Buffer): string[][] {
-  const key = `${job.id}:${createHash('sha1').update(JSON.stringify(job.data)).digest('base64')}`;
-  let ids = batchIdentities.get(key);
-  if (!ids) {
-    ids = events.map((e) => {
-      const k = eventIdentityKeys(pseudonymKey, e.event ?? {});
-      return [...k.keys, ...k.lookupOnly].map((i) => i.id);
-    });
-    if (batchIdentities.size >= BATCH_CACHE_SIZE) batchIdentities.delete(batchIdentities.keys().next().value as string);
-    batchIdentities.set(key, ids);
-  }
-  return ids;
-}
-
-function mentions(text: string, uuids: ReadonlySet<string>): boolean {
-  for (const match of text.matchAll(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi)) if (uuids.has(match[0].toLowerCase())) return true;
-  return false;
-}
-
-async function removeJob(job: Job, result: RedisPurge): Promise<void> {
+/** Removes a job; false if a worker holds it right now (it is running). */
+async function removed(job: Job): Promise<boolean> {
   try {
     await job.remove();
-    result.removed++;
+    return true;
   } catch {
-    // Locked by a worker that is running it right now.
-    result.busy++;
+    return false;
   }
 }
 
 export async function purgeRedis(queues: Queues, redis: Redis, sealingKey: Buffer, pseudonymKey: Buffer, input: RedisPurgeInput): Promise<RedisPurge> {
-  const result: RedisPurge = { removed: 0, streamEntries: 0, rewritten: 0, eventsRemoved: 0, busy: 0 };
-  const ctx: PurgeContext = { queues, redis, sealingKey, pseudonymKey, input, result };
-  for (const { queue, id } of input.jobs) {
-    if (!QUEUE_NAMES.includes(queue as QueueName)) continue;
-    const job = await queues.queue(queue as QueueName).getJob(id);
-    if (job) await removeJob(job, result);
+  const { each, busy, streamEntries } = await purgeRedisMany(queues, redis, sealingKey, pseudonymKey, [input]);
+  return { ...(each[0] as RedisPurge), busy, streamEntries };
+}
+
+/**
+ * Step 4 for several people at once (grouped erasures): one pass over the kept batches, failed jobs
+ * and event streams for all of them, with what was removed attributed to each (`each`, in order).
+ */
+export async function purgeRedisMany(
+  queues: Queues,
+  redis: Redis,
+  sealingKey: Buffer,
+  pseudonymKey: Buffer,
+  inputs: readonly RedisPurgeInput[],
+): Promise<{ each: RedisPurge[]; busy: number; streamEntries: number }> {
+  const each = inputs.map((): RedisPurge => ({ removed: 0, streamEntries: 0, rewritten: 0, eventsRemoved: 0, busy: 0 }));
+  const ctx: PurgeContext = { queues, redis, sealingKey, pseudonymKey, inputs, each, busy: 0 };
+  for (const [i, input] of inputs.entries()) {
+    for (const { queue, id } of input.jobs) {
+      if (!QUEUE_NAMES.includes(queue as QueueName)) continue;
+      const job = await queues.queue(queue as QueueName).getJob(id);
+      if (job) await removeFor(job, i, ctx);
+    }
   }
+  // Event batches: only those the per-process index says may hold someone are opened.
+  const identityIds = new Set(inputs.flatMap((input) => [...input.identityIds]));
+  const kept = await batchesHolding(queues, redis, sealingKey, pseudonymKey, identityIds, EVENT_BATCH_STATES);
+  for (const id of kept.holding) await purgeHeldBatch(id, ctx);
   for (const name of QUEUE_NAMES) {
     const queue = queues.queue(name);
     const states = SCANNED_STATES[name] ?? ['failed'];
@@ -116,23 +113,12 @@ export async function purgeRedis(queues: Queues, redis: Redis, sealingKey: Buffe
   // return value) is a log of job ids: the person's entries go too. Only the queues whose job ids
   // or results name a person (sends, confirmations, wake-ups) are read; event batches, ticks,
   // erasures and maintenance have ids of their own.
-  const needles = [...input.uuids];
+  const uuids = new Set(inputs.flatMap((input) => [...input.uuids]));
+  let streamEntries = 0;
   for (const name of STREAMS_NAMING_PEOPLE) {
-    const key = queues.queue(name).keys.events as string;
-    for (let from = '-'; ; ) {
-      const entries = await redis.xrange(key, from, '+', 'COUNT', '1000');
-      if (entries.length === 0) break;
-      const theirs = entries.filter(([, fields]) => {
-        const text = fields.join(' ').toLowerCase();
-        return needles.some((n) => text.includes(n));
-      });
-      if (theirs.length > 0) result.streamEntries += await redis.xdel(key, ...theirs.map(([id]) => id));
-      const lastId = entries[entries.length - 1]?.[0] as string;
-      if (entries.length < 1000) break;
-      from = `(${lastId}`;
-    }
+    streamEntries += await deleteStreamEntriesNaming(redis, queues.queue(name).keys.events as string, uuids);
   }
-  return result;
+  return { each, busy: ctx.busy, streamEntries };
 }
 
 interface PurgeContext {
@@ -140,42 +126,47 @@ interface PurgeContext {
   readonly redis: Redis;
   readonly sealingKey: Buffer;
   readonly pseudonymKey: Buffer;
-  readonly input: RedisPurgeInput;
-  readonly result: RedisPurge;
+  readonly inputs: readonly RedisPurgeInput[];
+  readonly each: RedisPurge[];
+  busy: number;
 }
 
-async function removeIfRemovable(job: Job, result: RedisPurge): Promise<'removed' | 'kept'> {
-  const before = result.removed;
-  await removeJob(job, result);
-  return result.removed > before ? 'removed' : 'kept';
-}
-
-function opened(queue: QueueName, job: Job, sealingKey: Buffer): { data: unknown } | undefined {
-  if (!jobDefinition(queue, job.name)?.sealed) return { data: job.data };
-  try {
-    return { data: unseal(sealingKey, `${queue}/${job.name}`, job.data) };
-  } catch (err) {
-    if (err instanceof SealingError) return undefined;
-    throw err;
+async function removeFor(job: Job, owner: number, ctx: PurgeContext): Promise<'removed' | 'kept'> {
+  if (await removed(job)) {
+    (ctx.each[owner] as RedisPurge).removed++;
+    return 'removed';
   }
+  // Locked by a worker that is running it right now.
+  ctx.busy++;
+  return 'kept';
+}
+
+/** The first of the people whose uuids the text names, or -1. */
+function ownerMentioned(text: string, ctx: PurgeContext): number {
+  for (const match of text.matchAll(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi)) {
+    const owner = ctx.inputs.findIndex((input) => input.uuids.has(match[0].toLowerCase()));
+    if (owner >= 0) return owner;
+  }
+  return -1;
 }
 
 async function purgeJob(queue: QueueName, job: Job, ctx: PurgeContext): Promise<'removed' | 'kept'> {
-  if (job.id && mentions(job.id, ctx.input.uuids)) return removeIfRemovable(job, ctx.result);
-  if (queue === 'events' && job.name === 'ingest') {
-    // Batches only ever lose events (to erasures), so a batch without the person's events as read
-    // here will not have them later either, and needs no lock.
-    if (!holdsThePerson(queue, job, ctx)) return 'kept';
-    // Two erasures may rewrite one batch at once: each takes the batch's lock and reads it afresh,
-    // so neither writes back events the other took out.
-    return withBatchLock(ctx.redis, `${ctx.queues.prefix}:erasure-lock:${queue}:${job.id}`, async () => {
-      const fresh = await ctx.queues.queue(queue).getJob(job.id as string);
-      return fresh ? purgeBatch(queue, fresh, ctx) : 'kept';
-    });
-  }
-  const open = opened(queue, job, ctx.sealingKey);
-  if (open && mentions(JSON.stringify(open.data ?? null), ctx.input.uuids)) return removeIfRemovable(job, ctx.result);
-  return 'kept';
+  const byId = job.id ? ownerMentioned(job.id, ctx) : -1;
+  if (byId >= 0) return removeFor(job, byId, ctx);
+  const open = openedJob(queue, job, ctx.sealingKey);
+  const byData = open ? ownerMentioned(JSON.stringify(open.data ?? null), ctx) : -1;
+  return byData >= 0 ? removeFor(job, byData, ctx) : 'kept';
+}
+
+/**
+ * A batch that held someone's events when last read. Two erasures may rewrite one batch at once:
+ * each takes the batch's lock and reads it afresh, so neither writes back events the other took out.
+ */
+async function purgeHeldBatch(id: string, ctx: PurgeContext): Promise<void> {
+  await withBatchLock(ctx.redis, `${ctx.queues.prefix}:erasure-lock:events:${id}`, async () => {
+    const fresh = await ctx.queues.queue('events').getJob(id);
+    if (fresh) await purgeBatch(fresh, ctx);
+  });
 }
 
 async function withBatchLock<T>(redis: Redis, key: string, work: () => Promise<T>): Promise<T> {
@@ -191,29 +182,23 @@ async function withBatchLock<T>(redis: Redis, key: string, work: () => Promise<T
   }
 }
 
-function eventsOf(data: unknown): ReadonlyArray<{ event?: Record<string, unknown> }> {
-  return (data as { events?: Array<{ event?: Record<string, unknown> }> } | null)?.events ?? [];
-}
-
-function holdsThePerson(queue: QueueName, job: Job, ctx: PurgeContext): boolean {
-  const open = opened(queue, job, ctx.sealingKey);
-  if (!open) return false;
-  return identitiesOfBatch(job, eventsOf(open.data), ctx.pseudonymKey).some((ids) => ids.some((id) => ctx.input.identityIds.has(id)));
-}
-
-/** Takes the person's events out of one batch: rewritten (sealed again), or removed if nothing is left. */
-async function purgeBatch(queue: QueueName, job: Job, ctx: PurgeContext): Promise<'removed' | 'kept'> {
-  const open = opened(queue, job, ctx.sealingKey);
-  if (!open) return 'kept';
+/** Takes the people's events out of one batch: rewritten (sealed again), or removed if nothing is left. */
+async function purgeBatch(job: Job, ctx: PurgeContext): Promise<void> {
+  const open = openedJob('events', job, ctx.sealingKey);
+  if (!open) return;
   const data = open.data as { events?: Array<{ event?: Record<string, unknown> }> };
-  const events = data.events ?? [];
-  const ids = identitiesOfBatch(job, events, ctx.pseudonymKey);
-  const rest = events.filter((_, i) => !(ids[i] ?? []).some((id) => ctx.input.identityIds.has(id)));
-  if (rest.length === events.length) return 'kept';
-  ctx.result.eventsRemoved += events.length - rest.length;
-  if (rest.length === 0) return removeIfRemovable(job, ctx.result);
-  const sealed = jobDefinition(queue, job.name)?.sealed;
-  await job.updateData(sealed ? seal(ctx.sealingKey, `${queue}/${job.name}`, { ...data, events: rest }) : { ...data, events: rest });
-  ctx.result.rewritten++;
-  return 'kept';
+  const events = eventsOf(data);
+  const ids = identitiesOf(events, ctx.pseudonymKey);
+  const owners = ids.map((eventIds) => ctx.inputs.findIndex((input) => eventIds.some((id) => input.identityIds.has(id))));
+  const rest = events.filter((_, i) => owners[i] === -1);
+  if (rest.length === events.length) return;
+  for (const owner of owners) if (owner >= 0) (ctx.each[owner] as RedisPurge).eventsRemoved++;
+  const first = owners.find((owner) => owner >= 0) as number;
+  if (rest.length === 0) {
+    await removeFor(job, first, ctx);
+    return;
+  }
+  const sealed = jobDefinition('events', job.name)?.sealed;
+  await job.updateData(sealed ? seal(ctx.sealingKey, `events/${job.name}`, { ...data, events: rest }) : { ...data, events: rest });
+  (ctx.each[first] as RedisPurge).rewritten++;
 }

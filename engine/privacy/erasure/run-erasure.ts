@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
-import { type Kysely, type Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Config, Keys } from '../../config';
 import type { Databases } from '../../db/connect';
-import type { Database, IdentityKind, VaultDatabase, VaultDbOrTrx } from '../../db/types';
+import type { IdentityKind, VaultDatabase, VaultDbOrTrx } from '../../db/types';
 import type { IdentityKey } from '../../identity/keys';
 import type { Logger } from '../../log/logger';
 import type { Queues } from '../../queues/producer';
@@ -10,12 +10,14 @@ import { queueSealingKey, unseal } from '../../queues/sealing';
 import { deepScan } from './deep-scan';
 import { purgeApp } from './purge-app';
 import { purgeRedis } from './purge-redis';
-import { processorAnswers, receiptKey, signReceipt, type ErasureReceipt } from './receipt';
+import type { ErasureReceipt } from './receipt';
+import { finish } from './finish';
 import { type ErasureRequestRow, erasureRequest, sealingContext, sealSubject } from './request';
 import { resolveAndTombstone, shredVault } from './resolve-step';
 import { uuidsOf, type Verification, verifyByIndex } from './verify';
 import { callErasureWebhooks, type WebhookAnswer } from './webhooks';
 import { ErasureWork, SealedSubject } from './work';
+import { saveStep } from './progress';
 import { appendAudit } from '../../audit/append';
 import { erasureTarget } from '../../audit/targets';
 
@@ -52,15 +54,11 @@ export class ErasureIncompleteError extends Error {
 }
 
 /** One vault transaction (the vault may be its own database: VAULT_DATABASE_URL). */
-async function inVault<T>(databases: Databases, work: (vault: VaultDbOrTrx) => Promise<T>): Promise<T> {
+export async function inVault<T>(databases: Databases, work: (vault: VaultDbOrTrx) => Promise<T>): Promise<T> {
   return (databases.vaultDb as Kysely<VaultDatabase>).transaction().execute((trx) => work(trx));
 }
 
-async function saveStep(db: Kysely<Database> | Transaction<Database>, id: string, step: number, set: Record<string, unknown>): Promise<void> {
-  await db.updateTable('app.erasure_requests').set({ ...set, step, updated_at: new Date() }).where('id', '=', id).execute();
-}
-
-const addCounts = (a: Record<string, number>, b: Record<string, number>) => {
+export const addCounts = (a: Record<string, number>, b: Record<string, number>) => {
   const out = { ...a };
   for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
   return out;
@@ -224,55 +222,4 @@ export function needlesOf(work: ErasureWork, subject: SealedSubject): string[] {
     ...work.jobs.map((j) => j.id),
     ...[subject.email, subject.userId, subject.anonymousId].filter((v): v is string => typeof v === 'string' && v.length > 0),
   ];
-}
-
-async function finish(deps: ErasureDeps, id: string, counts: Record<string, number>, work: ErasureWork, webhooks: WebhookAnswer[], verification: Verification): Promise<ErasureReceipt> {
-  const { db } = deps.databases;
-  return db.transaction().execute(async (trx) => {
-    const row = await trx.selectFrom('app.erasure_requests').selectAll().where('id', '=', id).forUpdate().executeTakeFirstOrThrow();
-    if (row.state === 'completed' && row.receipt) return row.receipt as unknown as ErasureReceipt;
-    const completedAt = new Date();
-    const { vault_data_keys: dataKeys = 0, ...removed } = counts;
-    const receipt: ErasureReceipt = {
-      format: 'consentflow-erasure-receipt/1',
-      requestId: id,
-      origin: row.origin,
-      requestedAt: row.requested_at.toISOString(),
-      completedAt: completedAt.toISOString(),
-      deadlineAt: row.deadline_at.toISOString(),
-      profilesErased: work.profileIds.length,
-      removed,
-      dataKeysDestroyed: dataKeys,
-      verification: {
-        clean: verification.clean,
-        checkedColumns: verification.checkedColumns,
-        checkedJobs: verification.checkedJobs,
-        identifiers: verification.identifiers,
-        findings: verification.findings,
-        deep: verification.deep ? { clean: verification.deep.clean, findings: verification.deep.findings } : null,
-      },
-      processors: processorAnswers(webhooks),
-      suppressed: deps.config.privacy.erasure.suppress && work.identities.some((i) => i.kind === 'email'),
-      tombstonesExpireAt: new Date(row.requested_at.getTime() + deps.config.privacy.erasure.tombstoneDays * 86_400_000).toISOString(),
-    };
-    await trx
-      .updateTable('app.erasure_requests')
-      .set({
-        state: 'completed',
-        step: 8,
-        receipt: JSON.stringify(receipt),
-        receipt_signature: signReceipt(receiptKey(deps.keys.linkSigning), receipt),
-        completed_at: completedAt,
-        // The request forgets whom it was about (DESIGN.md invariant 4): only the receipt stays.
-        identifier_hash: null,
-        subject_sealed: null,
-        work: '{}',
-        verification: JSON.stringify({ clean: verification.clean, checkedColumns: verification.checkedColumns }),
-        last_error: null,
-        updated_at: completedAt,
-      })
-      .where('id', '=', id)
-      .execute();
-    return receipt;
-  });
 }
