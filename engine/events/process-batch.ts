@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { AcceptedEvent } from '../../schemas/segment';
 import type { Keys } from '../config';
 import type { Databases } from '../db/connect';
-import type { VaultDatabase, VaultDbOrTrx } from '../db/types';
+import type { Database, VaultDatabase, VaultDbOrTrx } from '../db/types';
 import { eventIdentityKeys } from '../identity/keys';
 import { ResolutionConflict, resolveProfiles } from '../identity/resolve';
 import type { PropertiesPolicy } from '../privacy/properties-policy';
@@ -41,6 +41,32 @@ export interface BatchOutcome {
 }
 
 const NOTHING_STORED = { stored: 0, rejected: 0, unlinked: 0, confirmations: [] } as const;
+
+/** The in-transaction hook failed: the batch rolled back whole; nothing of it is written. */
+export class BatchHookFailed extends Error {
+  override readonly name = 'BatchHookFailed';
+  constructor(cause: unknown) {
+    super(`the batch was not written: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/** What a batch wrote, as its transaction is about to commit. */
+export interface BatchWrites {
+  /** The events written (duplicates left out), each with its profile (null: none, e.g. an erased person's). */
+  readonly events: readonly AcceptedEvent[];
+  readonly profileIds: ReadonlyArray<string | null>;
+  /** Profiles this batch created. */
+  readonly created: ReadonlySet<string>;
+}
+
+export interface BatchHooks {
+  /**
+   * Runs last in each transaction that writes events, so what it writes (an audit entry for an admin
+   * or import write of personal data) commits with them or not at all. Not called when every event
+   * was a duplicate.
+   */
+  readonly inTransaction?: (app: Transaction<Database>, writes: BatchWrites) => Promise<void>;
+}
 
 const MAX_CONFLICT_RETRIES = 5;
 // SQLSTATE 40P01 deadlock_detected, 40001 serialization_failure: the transaction was rolled back whole.
@@ -85,10 +111,10 @@ function firstOccurrences(events: readonly AcceptedEvent[]): AcceptedEvent[] {
  * where consent allows); set-based SQL, one transaction per batch (two when the vault
  * has its own database: the vault commits first, and everything it does is idempotent on retry).
  */
-export async function processEventBatch(deps: BatchDeps, events: readonly AcceptedEvent[]): Promise<BatchOutcome> {
+export async function processEventBatch(deps: BatchDeps, events: readonly AcceptedEvent[], hooks: BatchHooks = {}): Promise<BatchOutcome> {
   await deps.partitions.ensure(events.map((e) => new Date(e.occurredAt)));
   try {
-    return await processWithRetries(deps, events);
+    return await processWithRetries(deps, events, hooks);
   } catch (err) {
     if (!isDataError(err)) throw err;
   }
@@ -101,7 +127,7 @@ export async function processEventBatch(deps: BatchDeps, events: readonly Accept
   const confirmations: string[] = [];
   for (const event of events) {
     try {
-      const outcome = await processWithRetries(deps, [event]);
+      const outcome = await processWithRetries(deps, [event], hooks);
       stored += outcome.stored;
       duplicates += outcome.duplicates;
       unlinked += outcome.unlinked;
@@ -123,17 +149,17 @@ export async function processEventBatch(deps: BatchDeps, events: readonly Accept
   return { stored, duplicates, rejected, unlinked, confirmations };
 }
 
-async function processWithRetries(deps: BatchDeps, events: readonly AcceptedEvent[]): Promise<BatchOutcome> {
+async function processWithRetries(deps: BatchDeps, events: readonly AcceptedEvent[], hooks: BatchHooks): Promise<BatchOutcome> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await processOnce(deps, events);
+      return await processOnce(deps, events, hooks);
     } catch (err) {
       if (!isRetryable(err) || attempt >= MAX_CONFLICT_RETRIES) throw err;
     }
   }
 }
 
-async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): Promise<BatchOutcome> {
+async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[], hooks: BatchHooks): Promise<BatchOutcome> {
   const { db, vaultDb } = deps.databases;
   const sharedDatabase = (vaultDb as unknown) === (db as unknown);
   let mergesToMark: string[] = [];
@@ -192,6 +218,12 @@ async function processOnce(deps: BatchDeps, events: readonly AcceptedEvent[]): P
     const merged = resolution.merges.map((m) => m.loser);
     if (sharedDatabase) await markMergesApplied(app as unknown as Transaction<VaultDatabase>, merged);
     else mergesToMark = merged;
+    try {
+      await hooks.inTransaction?.(app, { events: todo, profileIds: resolution.profileIds, created: resolution.created });
+    } catch (err) {
+      // The hook's failure (its audit entry refused) is not the events' data: never set them aside for it.
+      throw new BatchHookFailed(err);
+    }
     return {
       stored: todo.length,
       duplicates: events.length - todo.length,

@@ -20,6 +20,9 @@ const EXPECTED: Record<string, readonly Role[]> = {
   'GET /admin/v1/keys': ['admin'],
   'POST /admin/v1/keys': ['admin'],
   'POST /admin/v1/keys/:id/revoke': ['admin'],
+  // Adding a person is write-only (the answer is a profile id, nothing decrypted): the marketer who
+  // types in a contact, and the privacy officer who rectifies one (GDPR Art. 16). Not admin: keys only.
+  'POST /admin/v1/subjects': ['marketer', 'privacy_officer'],
   'POST /admin/v1/subjects/lookup': ['privacy_officer'],
   'POST /admin/v1/subjects/export': ['privacy_officer'],
   'POST /admin/v1/subjects/consent': ['privacy_officer'],

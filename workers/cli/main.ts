@@ -20,6 +20,7 @@ import { registerSubjectExportCommand } from './subject-export-command';
 import { registerErasureCommands } from './erasure-commands';
 import { registerReportCommands } from './report-commands';
 import { unsubscribeMailCommand } from './unsubscribe-mail-command';
+import { registerImportCommand } from './import-commands';
 
 import { packageVersion } from './package-version';
 
@@ -123,6 +124,8 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     .action(run((options: { email?: string; userId?: string; anonymousId?: string; reason?: string; json?: boolean }) => subjectShowCommand(context(), options)));
   registerSubjectExportCommand(subject, { context: () => context(), run });
   registerErasureCommands(subject, run, () => context());
+
+  registerImportCommand(program, { context: () => context(), run });
 
   program
     .command('unsubscribe-mail')

@@ -13,6 +13,7 @@ import type { AdminRouteTable } from './route-table';
 import { rulesRoutes } from './rules-routes';
 import { subjectExportRoute } from './subject-export-route';
 import { subjectLookupRoute } from './subject-lookup-route';
+import { subjectsRoute } from './subjects-route';
 
 /**
  * The admin API, `/admin/v1`. Each route declares its roles and audit action (route-table.ts); the
@@ -30,6 +31,8 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps, table: A
   erasureRoutes(app, deps);
   auditRoutes(app, deps);
   processingRecordsRoute(app, deps);
+  // marketer and privacy_officer: a person typed in (write-only: nothing decrypted comes back).
+  subjectsRoute(app, deps);
   // marketer and operator.
   rulesRoutes(app, deps);
   // operator: queue counts, dead letters, retries and the dashboard, in a scope that also takes the dashboard's forms.
