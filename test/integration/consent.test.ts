@@ -259,7 +259,7 @@ describe('consent: ledger, browser signals, double opt-in, gating, preference pa
     // Opening the link (as a mail scanner would) shows a button and grants nothing.
     const page = await fetch(confirmUrl);
     expect(page.status).toBe(200);
-    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(page.headers.get('referrer-policy')).toBe('same-origin');
     expect(await page.text()).toContain('Yes, subscribe me');
     expect(await ledgerOf('email_marketing', ['doi-1'])).toEqual([]);
 

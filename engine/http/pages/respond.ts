@@ -4,7 +4,7 @@ import { page } from './layout';
 /**
  * The security headers of every HTML page (helmet's set, written out: a dozen constant headers do not
  * need a dependency). Pages reached by a signed link carry the token in their URL: no referrer leaves
- * with it, nothing is cached, nothing may frame them (clickjacking a consent form), no script runs,
+ * with it for another site, nothing is cached, nothing may frame them (clickjacking a consent form), no script runs,
  * no other site may load them as a resource or hold a window reference to them, and no browser
  * feature they never use can be asked for. Strict-Transport-Security is set for every response when
  * PUBLIC_URL is https (engine/http/security-headers.ts), which knows the configuration.
@@ -12,7 +12,10 @@ import { page } from './layout';
 export const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'content-type': 'text/html; charset=utf-8',
   'cache-control': 'no-store',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: under it browsers send the pages' own form POSTs with `Origin: null`, which the
+  // cross-site check (same-origin.ts) cannot tell from a forgery. same-origin sends the page's URL
+  // (with its token) to this engine only, which issued it; never to another site.
+  'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
   'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',

@@ -7,8 +7,15 @@ import { sendPage } from './respond';
  * authorises a change is the signed token in the URL, which a forger would have to know. Still, a
  * POST a browser sends from another site is refused before anything is read or changed:
  *
- * - `Sec-Fetch-Site: cross-site` (Fetch Metadata, sent by every current browser), or
- * - an `Origin` header (sent by browsers with every POST) whose origin is not PUBLIC_URL's.
+ * - `Sec-Fetch-Site: cross-site` or `same-site` (Fetch Metadata, sent by every current browser, and
+ *   a header no page can set), or
+ * - without Fetch Metadata, an `Origin` header (sent by browsers with every POST) whose origin is not
+ *   PUBLIC_URL's.
+ *
+ * `Sec-Fetch-Site: same-origin` settles it: the browser itself says the form was on our page. The
+ * Origin check alone refused real browsers' own forms: under `Referrer-Policy: no-referrer` a
+ * browser sends a same-origin POST with `Origin: null` (Fetch, "serializing a request origin"),
+ * which is why the pages now send `same-origin` (respond.ts).
  *
  * A POST with neither still works: that is how mail providers' servers send the RFC 8058 one-click
  * unsubscribe (no browser, no Origin), and how `curl` or a test client posts. GETs never change
@@ -18,7 +25,9 @@ import { sendPage } from './respond';
 
 /** Why the request must be refused, or undefined when it may go on. Never echoes the header. */
 export function crossSiteReason(request: FastifyRequest, publicOrigin: string): string | undefined {
-  if (request.headers['sec-fetch-site'] === 'cross-site') return 'your browser says it was sent from another website';
+  const site = request.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') return 'your browser says it was sent from another website';
+  if (site === 'same-origin') return undefined;
   const origin = request.headers.origin;
   if (origin === undefined) return undefined;
   let sent: string;
