@@ -101,6 +101,24 @@ export const DEFAULT_PURPOSES_FILE: PurposesFile = deepFreeze({
       purposes: ['analytics', 'profiling'],
     },
     {
+      id: 'cookie_banner',
+      version: 2,
+      text:
+        'We would like to measure how our website is used and to personalise the content and offers we show you. Choose ' +
+        '"Accept all" or "Reject all", or choose purpose by purpose below. You can change your choice at any time under ' +
+        '"Privacy settings".',
+      purposes: ['analytics', 'profiling'],
+    },
+    {
+      id: 'cookie_banner.pl',
+      version: 1,
+      text:
+        'Chcielibyśmy mierzyć, jak korzystasz z naszego serwisu, i dopasowywać treści oraz oferty, które Ci pokazujemy. ' +
+        'Wybierz „Akceptuj wszystkie” albo „Odrzuć wszystkie” lub zdecyduj osobno dla każdego celu poniżej. Wybór możesz ' +
+        'zmienić w każdej chwili w „Ustawieniach prywatności”.',
+      purposes: ['analytics', 'profiling'],
+    },
+    {
       id: 'account_settings',
       version: 1,
       text:

@@ -17,6 +17,8 @@ import { preferenceRoutes } from './routes/preferences';
 import { unsubscribeRoutes } from './routes/unsubscribe';
 import { emailTrackingRoutes } from './routes/email-tracking';
 import { type TrackingDeps, trackingRoutes } from './routes/tracking';
+import { kitRoutes } from './routes/kit';
+import { anonymousPixelRoutes } from './routes/anonymous';
 
 /**
  * The HTTP application. Request logs carry the method, the path without its query string (queries
@@ -74,6 +76,8 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
       await trackingRoutes(scope, tracking);
       // Its own child scope, so its form parser stays off the tracking routes; the CORS hook is inherited.
       await scope.register((inner) => consentRoutes(inner, { ...tracking, batch: batchDeps(deps) }));
+      // The website kit: cf.js, the consent notice, anonymous counts (rate limit and CORS inherited).
+      await scope.register((inner) => kitRoutes(inner, tracking));
     },
     { prefix: '/v1' },
   );
@@ -82,6 +86,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
   await app.register((scope) => forgetRoutes(scope, deps), { prefix: '/f' });
   await app.register((scope) => emailTrackingRoutes(scope, deps));
   await app.register((scope) => pixelRoutes(scope, tracking));
+  await app.register((scope) => anonymousPixelRoutes(scope, tracking));
   const adminTable = new AdminRouteTable();
   app.decorate('adminRouteTable', adminTable);
   await app.register((scope) => adminRoutes(scope, deps, adminTable), { prefix: '/admin/v1' });

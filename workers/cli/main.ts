@@ -19,6 +19,7 @@ import { registerRetentionCommands } from './retention-commands';
 import { registerSubjectExportCommand } from './subject-export-command';
 import { registerErasureCommands } from './erasure-commands';
 import { registerReportCommands } from './report-commands';
+import { registerKitCommands } from './kit-commands';
 import { unsubscribeMailCommand } from './unsubscribe-mail-command';
 import { registerImportCommand } from './import-commands';
 
@@ -136,6 +137,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
   registerRulesCommands(program, { context: () => context(), run });
   registerRetentionCommands(program, run, () => context());
   registerReportCommands(program, { context: () => context(), run });
+  registerKitCommands(program, { context: () => context(), run });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
