@@ -138,6 +138,7 @@ async function removeFor(job: Job, owner: number, ctx: PurgeContext): Promise<'r
   }
   // Locked by a worker that is running it right now.
   ctx.busy++;
+  (ctx.each[owner] as RedisPurge).busy++;
   return 'kept';
 }
 

@@ -38,7 +38,7 @@ export async function runErasureGroup(deps: ErasureDeps, requestIds: readonly st
   if (fresh.length === 1) alone.push((fresh.pop() as ErasureRequestRow).id);
   if (fresh.length > 0) {
     try {
-      for (const [id, outcome] of await runSteps(deps, fresh, options)) settled.set(id, { ok: true, outcome });
+      for (const [id, result] of await runSteps(deps, fresh, options)) settled.set(id, result);
     } catch (err) {
       await recordFailure(db, fresh.map((r) => r.id), err);
       for (const r of fresh) settled.set(r.id, { ok: false, error: err });
@@ -72,14 +72,15 @@ interface Member {
   webhooks: WebhookAnswer[];
 }
 
-async function runSteps(deps: ErasureDeps, rows: readonly ErasureRequestRow[], options: ErasureRunOptions): Promise<Map<string, ErasureRunOutcome>> {
+async function runSteps(deps: ErasureDeps, rows: readonly ErasureRequestRow[], options: ErasureRunOptions): Promise<Map<string, Settled>> {
   const { db } = deps.databases;
   const { config, keys } = deps;
   const after = async (step: number) => options.afterStep?.(step);
   const ids = rows.map((r) => r.id);
   await db.updateTable('app.erasure_requests').set((eb) => ({ state: 'running', attempts: eb('attempts', '+', 1), updated_at: new Date() })).where('id', 'in', ids).execute();
   const sealingKey = queueSealingKey(keys.master);
-  const members: Member[] = rows.map((r) => ({
+  const dropped = new Map<string, Settled>();
+  let members: Member[] = rows.map((r) => ({
     id: r.id,
     work: ErasureWork.parse(r.work ?? {}),
     counts: { ...(r.counts as Record<string, number>) },
@@ -133,11 +134,19 @@ async function runSteps(deps: ErasureDeps, rows: readonly ErasureRequestRow[], o
     keys.pseudonym,
     members.map((m) => ({ jobs: m.work.jobs, identityIds: new Set(m.work.identities.map((i) => `${i.kind}:${i.hash}`)), uuids: new Set(uuidsOf(m.work)) })),
   );
-  if (purged.busy > 0) throw new Error(`${purged.busy} of the people's jobs are running; removing them again on the next attempt`);
   members.forEach((m, i) => {
     const p = purged.each[i];
     if (p) m.counts = addCounts(m.counts, { redis_jobs: p.removed, redis_events_in_batches: p.eventsRemoved });
   });
+  // A job running right now cannot be removed: its request leaves the group at step 3, and its
+  // job's retry runs step 4 again alone. The others go on.
+  const busy = members.filter((_, i) => (purged.each[i]?.busy ?? 0) > 0);
+  if (busy.length > 0) {
+    const error = new Error('some of the person\'s jobs are running; removing them again on the next attempt');
+    await recordFailure(db, busy.map((m) => m.id), error);
+    for (const m of busy) dropped.set(m.id, { ok: false, error });
+    members = members.filter((m) => !busy.includes(m));
+  }
   await saveSteps(db, 4, members.map((m) => ({ id: m.id, counts: JSON.stringify(m.counts) })));
   await after(4);
 
@@ -184,7 +193,7 @@ async function runSteps(deps: ErasureDeps, rows: readonly ErasureRequestRow[], o
   // 7: verified by index for everyone at once. Clean for all is clean for each; anything found
   // cannot be told apart here, so each request is verified (and purged again) alone on its retry.
   const union: ErasureWork = ErasureWork.parse({
-    profileIds: allProfiles,
+    profileIds: members.flatMap((m) => m.work.profileIds),
     identities: members.flatMap((m) => m.work.identities),
     sendIds: members.flatMap((m) => m.work.sendIds),
     enrolmentIds: members.flatMap((m) => m.work.enrolmentIds),
@@ -208,5 +217,7 @@ async function runSteps(deps: ErasureDeps, rows: readonly ErasureRequestRow[], o
     deps,
     members.map((m) => ({ id: m.id, counts: m.counts, work: m.work, webhooks: m.webhooks, verification: verificationOf(m) })),
   );
-  return new Map(members.map((m) => [m.id, { outcome: 'completed', receipt: receipts.get(m.id) } as ErasureRunOutcome]));
+  const settled = new Map<string, Settled>(dropped);
+  for (const m of members) settled.set(m.id, { ok: true, outcome: { outcome: 'completed', receipt: receipts.get(m.id) } as ErasureRunOutcome });
+  return settled;
 }
