@@ -18,6 +18,7 @@ import { uuidsOf, type Verification, verifyByIndex } from './verify';
 import { callErasureWebhooks, type WebhookAnswer } from './webhooks';
 import { ErasureWork, SealedSubject } from './work';
 import { saveStep } from './progress';
+import { applyErasureSuppression } from './suppress-step';
 import { appendAudit } from '../../audit/append';
 import { erasureTarget } from '../../audit/targets';
 
@@ -168,17 +169,7 @@ async function runSteps(deps: ErasureDeps, initial: ErasureRequestRow, options: 
   }
   const emailHashes = work.identities.filter((i) => i.kind === 'email').map((i) => Buffer.from(i.hash, 'hex'));
   if (step < 6) {
-    if (emailHashes.length > 0) {
-      if (config.privacy.erasure.suppress) {
-        await db
-          .insertInto('app.suppressions')
-          .values(emailHashes.map((hash) => ({ hash, reason: 'erased' as const, detail: null })))
-          .onConflict((oc) => oc.column('hash').doNothing())
-          .execute();
-      } else {
-        await db.deleteFrom('app.suppressions').where('hash', 'in', emailHashes).execute();
-      }
-    }
+    await applyErasureSuppression(db, config.privacy.erasure.suppress, emailHashes);
     await saveStep(db, id, (step = 6), {});
     await after(6);
   }

@@ -5,6 +5,7 @@ import type { Database, IdentityKind } from '../../db/types';
 import { queueSealingKey, unseal } from '../../queues/sealing';
 import { finishMany } from './finish';
 import { saveSteps } from './progress';
+import { applyErasureSuppression } from './suppress-step';
 import { purgeAppByProfile, sumPurges, type AppPurge } from './purge-app';
 import { purgeRedisMany } from './purge-redis';
 import { type ErasureRequestRow, sealingContext, sealSubject } from './request';
@@ -176,17 +177,7 @@ async function runSteps(deps: ErasureDeps, rows: readonly ErasureRequestRow[], o
 
   // 6: the suppression hash of every address.
   const emailHashes = [...new Set(members.flatMap((m) => m.work.identities.filter((i) => i.kind === 'email').map((i) => i.hash)))].map((h) => Buffer.from(h, 'hex'));
-  if (emailHashes.length > 0) {
-    if (config.privacy.erasure.suppress) {
-      await db
-        .insertInto('app.suppressions')
-        .values(emailHashes.map((hash) => ({ hash, reason: 'erased' as const, detail: null })))
-        .onConflict((oc) => oc.column('hash').doNothing())
-        .execute();
-    } else {
-      await db.deleteFrom('app.suppressions').where('hash', 'in', emailHashes).execute();
-    }
-  }
+  await applyErasureSuppression(db, config.privacy.erasure.suppress, emailHashes);
   await saveSteps(db, 6, members.map((m) => ({ id: m.id })));
   await after(6);
 
