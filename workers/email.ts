@@ -86,7 +86,14 @@ export function emailHandlers(services: Services): JobHandlers<'email'> {
       return { outcome };
     },
     send: async (payload, { log: jobLog }) => {
-      const outcome = await send(payload.sendId);
+      const outcome = await send(payload.sendId).catch((err: unknown) => {
+        services.metrics.emailSends.inc({ outcome: 'retry' });
+        throw err;
+      });
+      // not_due, not_scheduled, in_flight: nothing happened to the send, nothing to count.
+      if (outcome.state === 'sent' || outcome.state === 'skipped' || outcome.state === 'failed' || outcome.state === 'cancelled' || outcome.state === 'deferred') {
+        services.metrics.emailSends.inc({ outcome: outcome.state });
+      }
       if (outcome.state === 'deferred') await relayAfterCommit({ ...services, log: jobLog }, 1);
       jobLog.debug({ outcome }, 'campaign send');
       return outcome;

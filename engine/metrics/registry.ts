@@ -18,7 +18,12 @@ export interface Metrics {
   readonly eventsProcessed: Counter<'outcome'>;
   /** HTTP requests received and not yet answered (what a shutdown waits for). */
   readonly httpInFlight: Gauge;
+  /** Campaign send jobs the email workers ran, by outcome (engine/email/send-outcome.ts, or retry). */
+  readonly emailSends: Counter<'outcome'>;
 }
+
+/** The outcomes of consentflow_email_sends_total: a send's end state, deferred, or retry (a transient failure). */
+export const EMAIL_SEND_OUTCOMES = ['sent', 'skipped', 'failed', 'cancelled', 'deferred', 'retry'] as const;
 
 /**
  * One registry per process (not prom-client's global one), so tests can build several engines in one
@@ -61,6 +66,13 @@ export function createMetrics(queues: Queues | undefined, log: Logger, sources?:
   const eventsProcessed = new Counter({
     name: 'consentflow_events_processed_total',
     help: 'Events handled by the events worker, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+
+  const emailSends = new Counter({
+    name: 'consentflow_email_sends_total',
+    help: 'Campaign send jobs run by the email workers, by outcome (sent, skipped, failed, cancelled, deferred, retry)',
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
@@ -119,5 +131,5 @@ export function createMetrics(queues: Queues | undefined, log: Logger, sources?:
       },
     });
   }
-  return { registry, httpErrors, ingestEvents, pixelRejected, httpRateLimited, eventsProcessed, httpInFlight };
+  return { registry, httpErrors, ingestEvents, pixelRejected, httpRateLimited, eventsProcessed, httpInFlight, emailSends };
 }

@@ -33,6 +33,8 @@ const EXPECTED: Record<string, readonly Role[]> = {
   'POST /admin/v1/rules/reload': ['marketer'],
   'GET /admin/v1/rules': ['marketer', 'operator'],
   'GET /admin/v1/segments': ['marketer'],
+  // Counts only, never who: the marketer's view of their campaign (issue 12).
+  'GET /admin/v1/campaigns/:id/stats': ['marketer'],
   'GET /admin/v1/queues': ['operator'],
   'GET /admin/v1/queues/:queue/failed': ['operator'],
   'POST /admin/v1/queues/:queue/jobs/:jobId/retry': ['operator'],

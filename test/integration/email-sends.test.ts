@@ -44,6 +44,8 @@ describe('campaign email, end to end: double opt-in, welcome now, the next step 
     const [sent] = await db().selectFrom('app.scheduled_sends').selectAll().where('profile_id', '=', profileId).where('template', '=', 'welcome').execute();
     expect(welcome.header('message-id')).toBe(`<send-${sent?.id}@consentflow>`);
     expect(sent).toMatchObject({ state: 'sent', attempts: 1 });
+    // Counted by the email worker for the ops dashboard (ops/grafana-dashboard.json).
+    await waitFor(async () => /^consentflow_email_sends_total\{outcome="sent"\} 1$/m.test(await (await fetch(`${engine.url}/metrics`)).text()), { what: 'the send counted in /metrics' });
 
     // Two days later (shifted time, no waiting): the journey wakes and its second email is due.
     const later = new Date(Date.now() + 2 * DAY + 60_000);

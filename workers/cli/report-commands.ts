@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
+import { CampaignReportParams } from '../../schemas/campaign-report';
 import { loadKeys } from '../../engine/config';
 import { AppError } from '../../engine/errors';
+import { campaignHasHistory, campaignReportSnapshot } from '../../engine/reports/campaign-report';
+import { campaignReportText } from '../../engine/reports/campaign-report-text';
 import { parseIncidentPeriod, PERIOD_RULE } from '../../engine/reports/incident-period';
 import { buildIncidentReport } from '../../engine/reports/incident-report';
 import { incidentReportMarkdown } from '../../engine/reports/incident-report-md';
@@ -51,8 +54,36 @@ export async function reportIncidentCommand(ctx: CommandContext, options: { sinc
   });
 }
 
+/**
+ * `consentflow report campaign ID`: what a campaign did, in counts (engine/reports/campaign-report.ts),
+ * as GET /admin/v1/campaigns/:id/stats answers it. Counts only: nothing to audit as a read of a person.
+ */
+export async function reportCampaignCommand(ctx: CommandContext, id: string, options: { json?: boolean }): Promise<number> {
+  const params = CampaignReportParams.safeParse({ id });
+  if (!params.success) throw new AppError('BAD_REQUEST', `campaign '${id}': ${params.error.issues[0]?.message ?? 'expected a campaign id'}`);
+  const rules = loadRules(ctx.config);
+  const campaign = rules.compiled.campaigns.get(params.data.id);
+  return withMigratedDatabases(ctx.config, ctx.log, async (databases) => {
+    if (!campaign && !(await campaignHasHistory(databases.db, params.data.id))) {
+      const known = [...rules.compiled.campaigns.keys()].sort();
+      throw new AppError('NOT_FOUND', `no campaign ${params.data.id}: not in the rule files and nothing recorded for it (campaigns: ${known.join(', ') || 'none'})`);
+    }
+    const report = await campaignReportSnapshot(databases.db, params.data.id, campaign);
+    printDocument(ctx, options.json ? JSON.stringify(report, null, 2) : campaignReportText(report));
+    return 0;
+  });
+}
+
 export function registerReportCommands(program: Command, wiring: CommandWiring): void {
-  const report = program.command('report').description('reports for the privacy officer: records of processing (GDPR Art. 30), incidents (Art. 33)');
+  const report = program
+    .command('report')
+    .description('reports: what a campaign did (counts); for the privacy officer, records of processing (GDPR Art. 30), incidents (Art. 33)');
+  report
+    .command('campaign')
+    .description('what a campaign did, in counts only: enrolled; per send step scheduled, sent, skipped by reason, opened, clicked, unsubscribed, bounced; exit-goal conversions')
+    .argument('<id>', 'the campaign id (its file name in rules/campaigns without .yaml)')
+    .option('--json', 'print JSON (the shape of GET /admin/v1/campaigns/:id/stats)')
+    .action(wiring.run((id: string, options: { json?: boolean }) => reportCampaignCommand(wiring.context(), id, options)));
   report
     .command('processing')
     .description('the records of processing activities (GDPR Art. 30) from the rule files and the configuration: purposes, data, recipients, retention, security')

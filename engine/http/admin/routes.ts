@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { HttpDeps } from '../deps';
 import { auditRoutes } from './audit-routes';
+import { campaignReportRoute } from './campaign-report-route';
 import { requireApiKey, requireRouteDecisions } from './auth';
 import { consentRoute } from './consent-route';
 import { erasureRoutes } from './erasure-routes';
@@ -35,6 +36,8 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps, table: A
   subjectsRoute(app, deps);
   // marketer and operator.
   rulesRoutes(app, deps);
+  // marketer: what a campaign did, in counts.
+  campaignReportRoute(app, deps);
   // operator: queue counts, dead letters, retries and the dashboard, in a scope that also takes the dashboard's forms.
   await app.register(async (scope) => {
     queueRoutes(scope, deps);
