@@ -22,6 +22,7 @@ import { registerReportCommands } from './report-commands';
 import { registerKitCommands } from './kit-commands';
 import { unsubscribeMailCommand } from './unsubscribe-mail-command';
 import { registerImportCommand } from './import-commands';
+import { registerDemoCommand } from './demo-command';
 
 import { packageVersion } from './package-version';
 
@@ -138,6 +139,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
   registerRetentionCommands(program, run, () => context());
   registerReportCommands(program, { context: () => context(), run });
   registerKitCommands(program, { context: () => context(), run });
+  registerDemoCommand(program, { env, run });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { processesMentioning, spawnCli } from '../support/cli';
+import { tempDir } from '../support/config';
+
+/** The newcomer's first command: `consentflow demo`, the built binary in a real process. */
+describe('consentflow demo', () => {
+  it('plays the whole story on the embedded default, narrates each step, ends with a clean erasure receipt and exits 0', async () => {
+    const dataDir = path.join(tempDir('cf-demo'), 'data');
+    // A user's own settings must not be used: these would fail if they were.
+    const cli = spawnCli(['demo', '--data-dir', dataDir], {
+      DATABASE_URL: 'postgres://nobody@127.0.0.1:1/not-the-demo',
+      SMTP_URL: 'smtp://127.0.0.1:1',
+      LOG_LEVEL: 'error',
+    });
+    try {
+      const code = await cli.exited;
+      const output = cli.output();
+      expect({ code, output }).toMatchObject({ code: 0 });
+      for (const step of [
+        'step 1/9: An anonymous visitor browses',
+        'step 2/9: The visitor accepts the cookie banner',
+        'step 3/9: She signs up to the newsletter (double opt-in)',
+        'step 4/9: She confirms by the link in the email',
+        'step 5/9: The welcome email goes out',
+        'step 6/9: She becomes an engaged reader',
+        'step 7/9: The weekly digest broadcast',
+        'step 8/9: She unsubscribes with one click',
+        'step 9/9: She asks to be forgotten',
+      ]) {
+        expect(output).toContain(step);
+      }
+      // What arrived, which rule decided, which email went out.
+      expect(output).toContain('→ GET /t.gif');
+      expect(output).toContain('decision (rule welcome_series): campaign:welcome_series:enrol → allowed');
+      expect(output).toContain('decision (rule weekly_digest)');
+      expect(output).toContain('email out: "Please confirm your subscription" to ann@example.com');
+      expect(output).toContain('email out: "Welcome, Ann!"');
+      expect(output).toContain('email out: "This week\'s digest"');
+      expect(output).toContain('email_marketing: withdrawn');
+      expect(output).toContain('receipt signature valid');
+      expect(output).toContain('done: every step happened as told');
+
+      // The receipt printed last is the verified one.
+      const receiptText = /the erasure receipt \(it names nobody\):\n(\{[\s\S]*?\n\})\n/.exec(output)?.[1] ?? '{}';
+      expect(receiptText).not.toContain('ann@example.com');
+      const receipt = JSON.parse(receiptText) as {
+        verification?: { clean?: boolean };
+        profilesErased?: number;
+      };
+      expect(receipt.verification?.clean).toBe(true);
+      expect(receipt.profilesErased).toBe(1);
+
+      // The emails stay in the data dir's outbox to open; nothing of the engine is left running.
+      const emails = fs.readdirSync(path.join(dataDir, 'outbox')).filter((name) => name.endsWith('.eml'));
+      expect(emails.length).toBe(3);
+      expect(output).toContain(path.join(dataDir, 'outbox'));
+      expect(processesMentioning(dataDir)).toEqual([]);
+      expect(fs.existsSync(path.join(dataDir, 'consentflow.pid'))).toBe(false);
+    } finally {
+      if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+    }
+  }, 180_000);
+});
