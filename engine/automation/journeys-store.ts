@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
-import { addToOutbox } from '../outbox/outbox';
+import { addToOutbox, type AnyOutboxEntry } from '../outbox/outbox';
 import type { DbOrTrx, EnrolmentState } from '../db/types';
 import type { Enrolment } from '../rules/evaluate';
 import type { JourneyAction, JourneyState } from '../rules/journey';
+import { insertedSend, insertSends, saveSegmentChanges, type SendRow, sendJob, setTrait, wakeJob } from './journey-writes';
 
 /**
  * Enrolments and what their journeys do, in PostgreSQL: the journey state, the sends scheduled
@@ -35,6 +36,22 @@ export async function enrolmentsOf(db: DbOrTrx, profileIds: readonly string[]): 
   if (profileIds.length === 0) return out;
   const rows = await db.selectFrom('app.enrolments').selectAll().where('profile_id', 'in', [...new Set(profileIds)]).execute();
   for (const r of rows) out.get(r.profile_id)?.push(fromRow(r));
+  return out;
+}
+
+/**
+ * What a broadcast tick needs of its members' earlier entries in the campaign: the active ones and
+ * the latest (limits and the next entry number look at no other), not every issue a member ever
+ * got (a weekly digest adds one a week), read by the (campaign, person, entry) index.
+ */
+export async function broadcastEnrolmentsOf(db: DbOrTrx, campaignId: string, profileIds: readonly string[]): Promise<Map<string, StoredEnrolment[]>> {
+  const out = new Map<string, StoredEnrolment[]>(profileIds.map((id) => [id, []]));
+  if (profileIds.length === 0) return out;
+  const rows = await sql<Parameters<typeof fromRow>[0]>`
+    select e.id, e.profile_id, e.campaign_id, e.entry, e.started_at, e.state, e.journey, e.wake_at from app.enrolments e
+    where e.campaign_id = ${campaignId} and e.profile_id = any(${[...new Set(profileIds)]}::uuid[])
+      and (e.state = 'active' or e.entry = (select max(m.entry) from app.enrolments m where m.campaign_id = e.campaign_id and m.profile_id = e.profile_id))`.execute(db);
+  for (const r of rows.rows) out.get(r.profile_id)?.push(fromRow(r));
   return out;
 }
 
@@ -123,62 +140,46 @@ export async function retireDueWorkOf(db: DbOrTrx, profileIds: readonly string[]
 }
 
 export interface AppliedJourney {
-  /** A wake-up was written to the outbox (to relay after the commit). */
+  /** When the journey waits until (null once it is over, or when it waits for an event alone). */
   readonly wakeAt: Date | null;
   /** Sends actually scheduled (a step already scheduled for this enrolment is not counted again). */
   readonly sendTimes: readonly Date[];
+  /** Rows written to the outbox (to relay after the commit). */
+  readonly outboxRows: number;
   readonly skips: ReadonlyArray<{ stepId: string; reason: string }>;
   readonly finished?: { how: 'completed' | 'exited' | 'ended'; reason: string };
   readonly segmentChanges: ReadonlyArray<{ segmentId: string; member: boolean }>;
 }
 
-/** Stores a journey's new state and performs its actions, in the caller's transaction. */
+/**
+ * Stores a journey's new state and performs its actions, in the caller's transaction. `wakeJob`:
+ * whether its wake-up gets a delayed job of its own; not when the journey waits for its own send
+ * (engine/rules/journey.ts waitsForItsSend): the send's job is the timely part, and the rules tick,
+ * which claims every enrolment whose wake_at has passed, moves the journey on after it.
+ */
 export async function applyJourney(
   db: DbOrTrx,
   enrolment: { id: string; profileId: string; campaignId: string },
   state: JourneyState | null,
   actions: readonly JourneyAction[],
   now: Date,
+  { wakeJob: withWakeJob = true }: { wakeJob?: boolean } = {},
 ): Promise<AppliedJourney> {
-  const sendTimes: Date[] = [];
   const skips: Array<{ stepId: string; reason: string }> = [];
   const segmentChanges: Array<{ segmentId: string; member: boolean }> = [];
+  const sends: SendRow[] = [];
   let finished: AppliedJourney['finished'];
   let wakeAt: Date | null = null;
   for (const action of actions) {
     switch (action.kind) {
-      case 'send': {
-        const inserted = await db
-          .insertInto('app.scheduled_sends')
-          .values({
-            enrolment_id: enrolment.id,
-            profile_id: enrolment.profileId,
-            campaign_id: enrolment.campaignId,
-            step_id: action.stepId,
-            template: action.template,
-            due_at: action.at,
-            deferred_from: action.deferredFrom ?? null,
-            state_reason: action.reason ?? null,
-          })
-          .onConflict((oc) => oc.columns(['enrolment_id', 'step_id']).doNothing())
-          .returning('id')
-          .executeTakeFirst();
-        if (inserted) {
-          sendTimes.push(action.at);
-          // Its job, delayed until due, relayed after the commit (the tick re-enqueues any it lost).
-          await addToOutbox(db, [{ queue: 'email', job: 'send', jobId: `send-${inserted.id}`, payload: { sendId: inserted.id }, runAt: action.at }]);
-        }
+      case 'send':
+        sends.push({ enrolmentId: enrolment.id, profileId: enrolment.profileId, campaignId: enrolment.campaignId, action });
         break;
-      }
       case 'skip':
         skips.push({ stepId: action.stepId, reason: action.reason });
         break;
       case 'set_trait':
-        // A trait set by a campaign carries the campaign as its source (invariant 3).
-        await sql`update app.profiles set traits = traits || jsonb_build_object(${action.name}::text,
-            jsonb_build_object('v', ${JSON.stringify(action.value)}::jsonb, 'src', ${`campaign:${enrolment.campaignId}`}::text, 'at', ${now.toISOString()}::text)),
-            updated_at = now()
-          where id = ${enrolment.profileId}`.execute(db);
+        await setTrait(db, enrolment.profileId, enrolment.campaignId, action, now);
         break;
       case 'add_to_segment':
       case 'remove_from_segment':
@@ -192,19 +193,20 @@ export async function applyJourney(
         break;
     }
   }
-  for (const change of segmentChanges) {
-    await db
-      .insertInto('app.segment_state')
-      .values({ profile_id: enrolment.profileId, segment_id: change.segmentId, member: change.member, changed_at: now, recheck_at: null })
-      .onConflict((oc) => oc.columns(['profile_id', 'segment_id']).doUpdateSet({ member: change.member, changed_at: now }))
-      .execute();
+  const inserted = await insertSends(db, sends);
+  // Each new send's job, delayed until due, relayed after the commit (the rules tick relays any it did not).
+  const jobs: AnyOutboxEntry[] = [];
+  const sendTimes: Date[] = [];
+  for (const s of sends) {
+    const id = insertedSend(inserted, enrolment.id, s.action.stepId);
+    if (id === undefined) continue;
+    sendTimes.push(s.action.at);
+    jobs.push(sendJob(id, s.action.at));
   }
-  if (state && wakeAt) {
-    // The wake-up as a delayed job, relayed after the commit; the rules tick is its reconciler.
-    await addToOutbox(db, [
-      { queue: 'journeys', job: 'wake', jobId: `wake-${enrolment.id}-${wakeAt.getTime()}`, payload: { enrolmentId: enrolment.id, wakeAt: wakeAt.toISOString() }, runAt: wakeAt },
-    ]);
-  }
+  await saveSegmentChanges(db, segmentChanges.map((c) => ({ profileId: enrolment.profileId, ...c })), now);
+  // The wake-up as a delayed job, relayed after the commit; the rules tick is its reconciler.
+  if (state && wakeAt && withWakeJob) jobs.push(wakeJob(enrolment.id, wakeAt));
+  await addToOutbox(db, jobs);
   await db
     .updateTable('app.enrolments')
     .set({
@@ -214,7 +216,7 @@ export async function applyJourney(
     })
     .where('id', '=', enrolment.id)
     .execute();
-  return { sendTimes, skips, segmentChanges, wakeAt: state ? wakeAt : null, ...(finished ? { finished } : {}) };
+  return { sendTimes, outboxRows: jobs.length, skips, segmentChanges, wakeAt: state ? wakeAt : null, ...(finished ? { finished } : {}) };
 }
 
 /**

@@ -7,7 +7,7 @@ import type { DbOrTrx } from '../db/types';
 import type { CompiledCampaign, CompiledRuleSet } from '../rules/compile';
 import type { ProfileSnapshot, SnapshotEvent } from '../rules/conditions';
 import { evaluateSegments, exitsFor, type TriggerDecision, triggeredCampaigns } from '../rules/evaluate';
-import { advance, broadcastStart, type BroadcastStart, type JourneyContext, type JourneyInput, startJourney } from '../rules/journey';
+import { advance, type JourneyContext, type JourneyInput, startJourney, waitsForItsSend } from '../rules/journey';
 import { campaignDecision } from './campaign-decision';
 import {
   applyJourney,
@@ -55,7 +55,7 @@ export interface AutomationOutcome {
 
 const DEFAULT_LOOKBACK_MS = 31 * 24 * 60 * 60 * 1000;
 /** How far back sends count for frequency caps: the longest cap in the set. */
-function capLookbackMs(compiled: CompiledRuleSet): number {
+export function capLookbackMs(compiled: CompiledRuleSet): number {
   let longest = DEFAULT_LOOKBACK_MS;
   for (const c of compiled.campaigns.values()) {
     const per = c.file.limits.frequency_cap?.per;
@@ -90,7 +90,9 @@ class Run {
     if (!campaign || !enrolment.journey || !enrolment.active) return;
     const result = advance(campaign, enrolment.journey, input, snapshot, this.context(sendTimes));
     if (result.actions.length === 0 && result.state === enrolment.journey) return;
-    const applied = await applyJourney(this.db, { id: enrolment.id, profileId: snapshot.profileId, campaignId: campaign.id }, result.state, result.actions, this.now);
+    const applied = await applyJourney(this.db, { id: enrolment.id, profileId: snapshot.profileId, campaignId: campaign.id }, result.state, result.actions, this.now, {
+      wakeJob: !waitsForItsSend(campaign, result.state),
+    });
     // Kept current, so a second event of the same batch sees where the journey is now.
     enrolment.journey = result.state;
     enrolment.wakeAt = result.actions.reduce<Date | null>((at, a) => (a.kind === 'wake' ? a.at : at), null);
@@ -99,8 +101,7 @@ class Run {
       enrolment.state = applied.finished?.how ?? 'completed';
     }
     this.outcome.sends += applied.sendTimes.length;
-    if (applied.wakeAt) this.outcome.outboxWritten++;
-    this.outcome.outboxWritten += applied.sendTimes.length;
+    this.outcome.outboxWritten += applied.outboxRows;
     sendTimes.push(...applied.sendTimes);
     for (const s of applied.skips) this.decision(snapshot.profileId, campaign, campaign.id, 'step_skipped', false, s.reason, { step: s.stepId, entry: enrolment.entry });
     for (const a of result.actions) {
@@ -114,26 +115,15 @@ class Run {
     if (applied.finished) this.decision(snapshot.profileId, campaign, campaign.id, applied.finished.how, true, applied.finished.reason, { entry: enrolment.entry });
   }
 
-  /**
-   * `start`: when the journey's steps begin, if not now (a broadcast in each person's zone). The
-   * enrolment itself starts now, when it was decided, so limits compare tick with tick.
-   */
-  private async enrol(
-    snapshot: ProfileSnapshot,
-    d: TriggerDecision,
-    enrolments: StoredEnrolment[],
-    sendTimes: Date[],
-    trigger: Record<string, unknown>,
-    start?: BroadcastStart,
-  ): Promise<void> {
+  /** Enrols the person (unless consent or limits say no) and starts the journey now. */
+  private async enrol(snapshot: ProfileSnapshot, d: TriggerDecision, enrolments: StoredEnrolment[], sendTimes: Date[], trigger: Record<string, unknown>): Promise<void> {
     const campaign = this.deps.compiled.campaigns.get(d.campaignId);
     if (d.outcome === 'skip' || !campaign || d.entry === undefined) {
       this.outcome.skipped++;
       this.decision(snapshot.profileId, campaign, d.campaignId, 'skip', false, d.reason, trigger);
       return;
     }
-    const startAt = start?.at ?? this.now;
-    const journey = startJourney(campaign.id, d.entry, startAt);
+    const journey = startJourney(campaign.id, d.entry, this.now);
     const id = await insertEnrolment(this.db, {
       campaignId: campaign.id,
       profileId: snapshot.profileId,
@@ -149,11 +139,10 @@ class Run {
       return;
     }
     this.outcome.enrolled++;
-    const reason = start ? `${d.reason} ${start.reason}` : d.reason;
-    this.decision(snapshot.profileId, campaign, campaign.id, 'enrol', true, reason, { ...trigger, entry: d.entry, ...(start ? { start: startAt.toISOString(), zone: start.zone } : {}) });
+    this.decision(snapshot.profileId, campaign, campaign.id, 'enrol', true, d.reason, { ...trigger, entry: d.entry });
     const stored: StoredEnrolment = { id, profileId: snapshot.profileId, campaignId: campaign.id, entry: d.entry, startedAt: this.now, active: true, state: 'active', journey, wakeAt: null };
     enrolments.push(stored);
-    await this.journey(snapshot, stored, { kind: 'start', at: startAt, ...(start ? { now: this.now } : {}) }, sendTimes);
+    await this.journey(snapshot, stored, { kind: 'start', at: this.now }, sendTimes);
   }
 
   private async exits(snapshot: ProfileSnapshot, event: SnapshotEvent | null, enrolments: readonly StoredEnrolment[]): Promise<void> {
@@ -172,26 +161,6 @@ class Run {
           cancelledSends: cancelled,
         });
       }
-    }
-  }
-
-  /**
-   * One member at one broadcast tick: enrolled (a new entry) unless consent or limits say no. In
-   * each person's zone, the journey begins at the tick's wall time in the member's zone and waits
-   * until then. An entry of an earlier tick that begins at or after this tick (the member's zone is
-   * far behind and the cron ticks more often than the zones span: daily, in Hawaii or Samoa) is an
-   * earlier issue still to go out, not a journey this one would run into, so it does not keep the
-   * member out; compared with the tick, not the clock, so that it does not depend on whether that
-   * issue's wake-up ran first.
-   */
-  async broadcast(snapshot: ProfileSnapshot, campaignId: string, tickAt: Date, mine: StoredEnrolment[], sendTimes: Date[]): Promise<void> {
-    const trigger = this.deps.compiled.campaigns.get(campaignId)?.file.trigger;
-    const start = trigger && 'schedule' in trigger ? broadcastStart(trigger.schedule, tickAt, snapshot.timezone, this.now) : undefined;
-    const seen = start
-      ? mine.map((e) => (e.campaignId === campaignId && e.active && e.journey && e.journey.startedAt >= tickAt ? { ...e, active: false } : e))
-      : mine;
-    for (const d of triggeredCampaigns(this.deps.compiled, { kind: 'schedule', campaignId }, snapshot, seen, this.now, this.deps.catalog)) {
-      await this.enrol(snapshot, d, mine, sendTimes, { trigger: `schedule:${tickAt.toISOString()}` }, start);
     }
   }
 
@@ -323,23 +292,4 @@ export async function runWake(db: DbOrTrx, deps: AutomationDeps, enrolmentId: st
   if (!enrolment || enrolment.state !== 'active') return undefined;
   await lockProfileRows(db, [enrolment.profile_id]);
   return runFor(db, fixed, [enrolment.profile_id], new Map(), now, true);
-}
-
-/** One page of a broadcast tick's members, in the caller's transaction (which holds their profile locks). */
-export async function runBroadcastPage(db: DbOrTrx, deps: AutomationDeps, campaignId: string, tickAt: Date, profileIds: readonly string[], now: Date): Promise<AutomationOutcome> {
-  const fixed: AutomationDeps = { compiled: deps.compiled, catalog: deps.catalog };
-  const run = new Run(db, fixed, now);
-  if (profileIds.length === 0) return run.outcome;
-  await lockProfileRows(db, profileIds);
-  const [snapshots, enrolments, sends] = await Promise.all([
-    loadSnapshots(db, fixed.compiled, profileIds, now),
-    enrolmentsOf(db, profileIds),
-    recentSends(db, profileIds, new Date(now.getTime() - capLookbackMs(fixed.compiled))),
-  ]);
-  for (const profileId of profileIds) {
-    const snapshot = snapshots.get(profileId);
-    if (snapshot) await run.broadcast(snapshot, campaignId, tickAt, enrolments.get(profileId) ?? [], sends.get(profileId) ?? []);
-  }
-  await run.flush(false);
-  return run.outcome;
 }

@@ -71,16 +71,8 @@ function formatter(zone: string): Intl.DateTimeFormat | null {
   let f = formatters.get(zone);
   if (f === undefined) {
     try {
-      f = new Intl.DateTimeFormat('en-US', {
-        timeZone: zone,
-        hourCycle: 'h23',
-        year: 'numeric',
-        month: 'numeric',
-        day: 'numeric',
-        hour: 'numeric',
-        minute: 'numeric',
-        second: 'numeric',
-      });
+      const numeric = 'numeric' as const;
+      f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: numeric, month: numeric, day: numeric, hour: numeric, minute: numeric, second: numeric });
     } catch {
       f = null;
     }
@@ -356,6 +348,14 @@ class Run {
     this.actions.push({ kind: 'send', template, stepId, at: sendAt, deferredFrom: at, reason: deferral });
     return sendAt;
   }
+}
+
+/**
+ * Whether the journey waits for its own send to go out (deferred by quiet hours, or due after an
+ * early start): the send's delayed job is the timely part, and the rules tick moves the journey on.
+ */
+export function waitsForItsSend(campaign: CompiledCampaign, state: JourneyState | null): boolean {
+  return state?.waiting?.kind === 'wait' && 'send' in (stepAt(campaign.file.steps, state.cursor) ?? {});
 }
 
 /** Whether an event arriving now releases a wait_until: it matches and happened during the wait. */

@@ -4,17 +4,20 @@
  * how late they fire. Issue 9: "100,000 delayed sends scheduled: ≤ 5 s to schedule; ≤ 100 MB Redis;
  * due sends fire with p99 lateness ≤ 1 s". Prints a table and writes docs/benchmarks.md's section.
  * `--quick`: 5,000 sends, due at least 5 s after they are expected to be scheduled (a smoke run,
- * about 90 s; its verdicts are not judged, and the docs are left alone). `--results FILE`: the figures for the suite
+ * about 90 s; its verdicts are not judged, and the docs are left alone). `BENCH_DELAYED_SENDS=N`:
+ * N sends instead (a reduced run: not judged either, docs left alone). `--results FILE`: the figures for the suite
  * (scripts/bench/results.ts). `--no-docs`: the docs are left alone. `--ms-per-send=N`: the
- * scheduling estimate the due time is chosen from, instead of the probe's (below).
+ * scheduling estimate the due time is chosen from, instead of the probe's (below). `--help`: this.
  *
  * The path: the campaign shape with which the engine schedules sends ahead in bulk, a broadcast
  * to each person at a wall time in their own zone (`person_timezone: true`, docs/rules.md
  * "Broadcasts"). Its tick enrols the segment's members page by page (runBroadcastTick, called as
- * the broadcasts worker calls it, with the clock's time): each member gets a row in
- * app.scheduled_sends due at that wall time, with an `email/send` outbox row, plus the journey's
- * wake-up at the same time (the journey waits for its send, so an exit meanwhile cancels it); the
- * outbox is relayed to Redis as delayed jobs with deterministic ids (`send-<id>`, `wake-<id>-<ms>`).
+ * the broadcasts worker calls it, with the clock's time; a page of 2,000 written with a handful of
+ * set-based statements, engine/automation/broadcast-page.ts): each member gets a row in
+ * app.scheduled_sends due at that wall time, with an `email/send` outbox row; the journey waits
+ * for its send (so an exit meanwhile cancels it) with no job of its own (the rules tick moves it on
+ * once the send is due). Each page's outbox rows are relayed to Redis in one pipelined add, while
+ * the next page is written, as delayed jobs with deterministic ids (`send-<id>`).
  *
  * 1. N people with an address in the vault, consent to email marketing and newsletter membership
  *    (seed-subscribers.ts, as bench:email). The ceiling: the engine's producer alone adds N delayed
@@ -48,7 +51,7 @@ import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type pg from 'pg';
-import { runBroadcastTick } from '../../engine/automation/broadcasts';
+import { BROADCAST_PAGE_SIZE, runBroadcastTick } from '../../engine/automation/broadcasts';
 import { loadConfig, loadKeys } from '../../engine/config';
 import { createLogger } from '../../engine/log/logger';
 import { relayOutbox } from '../../engine/outbox/outbox';
@@ -63,9 +66,15 @@ import { createBenchDatabase, machine, REDIS_URL, ROOT, startProcess, stopProces
 import { seedSubscribers } from './seed-subscribers';
 import { type SmtpSink, startSmtpSink } from './smtp-sink';
 
-const quick = process.argv.includes('--quick');
+if (process.argv.includes('--help')) {
+  process.stdout.write(`${fs.readFileSync(__filename, 'utf8').split('*/')[0]?.replace(/^\/\*\*\n| \* ?/gm, '')}\n`);
+  process.exit(0);
+}
+const sizeSet = process.env.BENCH_DELAYED_SENDS;
+/** A reduced run (--quick, or BENCH_DELAYED_SENDS): figures not judged, the docs left alone. */
+const quick = process.argv.includes('--quick') || (sizeSet !== undefined && Number(sizeSet) !== 100_000);
 const writeDocs = !process.argv.includes('--no-docs');
-const SENDS = quick ? 5_000 : 100_000;
+const SENDS = sizeSet !== undefined ? Math.max(1, Math.floor(Number(sizeSet))) : quick ? 5_000 : 100_000;
 const CAMPAIGN = 'bench_delayed_sends';
 const TEMPLATE = 'weekly_digest';
 /** `--ms-per-send=N`: the scheduling estimate, instead of the probe's measure (ms a send, tick and relay). */
@@ -229,6 +238,8 @@ interface Run {
   readonly leadMs: number;
   readonly tickSeconds: number;
   readonly relaySeconds: number;
+  /** Seconds the relays after each page ran (beside the next page's writes). */
+  readonly relayBusySeconds: number;
   readonly scheduleSeconds: number;
   readonly pages: number;
   readonly tick: { members: number; sends: number };
@@ -282,7 +293,9 @@ async function run(services: Services, sink: SmtpSink, env: NodeJS.ProcessEnv, c
   while ((await relayOutbox(db, services.queues)) > 0);
   const probeMsPerSend = (performance.now() - probeStarted) / Math.max(1, probeTick.sends);
   if (probeTick.sends !== PROBE) throw new Error(`the probe scheduled ${probeTick.sends} sends, ${PROBE} expected`);
+  // The probe's delayed jobs, per queue (its sends; wake-ups only if the engine kept any), are not this run's.
   const probeJobs = (await services.queues.queue('email').getJobCounts('delayed')).delayed ?? 0;
+  const probeWakes = (await services.queues.queue('journeys').getJobCounts('delayed')).delayed ?? 0;
   say(`probe: ${fmt(probeTick.sends)} sends scheduled at ${probeMsPerSend.toFixed(2)} ms a send`);
 
   // The campaign's due time from that estimate; the email worker starts (about a second) with it in its rules.
@@ -312,10 +325,13 @@ async function run(services: Services, sink: SmtpSink, env: NodeJS.ProcessEnv, c
     const started = performance.now();
     const tickStartedAt = Date.now();
     let pages = 0;
+    let relayBusyMs = 0;
     const tick = await runBroadcastTick(db, automation, CAMPAIGN, new Date(), {
       afterPage: async (sends) => {
         pages++;
+        const relayStart = performance.now();
         await relayAfterCommit(services, sends);
+        relayBusyMs += performance.now() - relayStart;
       },
     });
     const tickSeconds = (performance.now() - started) / 1_000;
@@ -336,8 +352,7 @@ async function run(services: Services, sink: SmtpSink, env: NodeJS.ProcessEnv, c
     const email = await services.queues.queue('email').getJobCounts('delayed', 'wait');
     const journeys = await services.queues.queue('journeys').getJobCounts('delayed', 'wait');
     const memoryAfter = await keyMemory(ctx.redis, ctx.prefix);
-    // The probe's jobs (as many in each queue) are not this run's.
-    const jobs = { email: (email.delayed ?? 0) - probeJobs, journeys: (journeys.delayed ?? 0) - probeJobs };
+    const jobs = { email: (email.delayed ?? 0) - probeJobs, journeys: (journeys.delayed ?? 0) - probeWakes };
     say(
       `PostgreSQL: ${fmt(rows)} scheduled rows due then, ${fmt(outboxRows)} outbox rows relayed; Redis: email ${fmt(jobs.email)} delayed (${email.wait ?? 0} waiting), journeys ${fmt(jobs.journeys)} delayed; ` +
         `used_memory +${mb(memoryAfter.used - memoryBefore.used).toFixed(1)} MB, keys ${Object.entries(memoryAfter.byQueue).map(([q, b]) => `${q} ${mb(b).toFixed(1)} MB`).join(', ')}`,
@@ -386,6 +401,7 @@ async function run(services: Services, sink: SmtpSink, env: NodeJS.ProcessEnv, c
       leadMs: due.getTime() - tickStartedAt,
       tickSeconds,
       relaySeconds,
+      relayBusySeconds: relayBusyMs / 1_000,
       scheduleSeconds,
       pages,
       tick: { members: tick.members, sends: tick.sends },
@@ -476,7 +492,7 @@ function report(r: Run, totalSeconds: number): void {
     `| … of which the outbox rows left after the tick, relayed, s | ${r.relaySeconds.toFixed(1)} | — | — | — |`,
     `| Redis memory while they wait (used_memory; keys under the prefix), MB | ${mb(used).toFixed(1)}; ${mb(allKeys).toFixed(1)} | ${mb(r.ceiling.memory.used).toFixed(1)}; ${mb(r.ceiling.memory.keyBytes).toFixed(1)} | ≤ ${TARGET_REDIS_MB} MB | ${verdict(memoryMet)} |`,
     `| … of which the email queue (the sends), MB | ${mb(emailKeys).toFixed(1)} | — | — | — |`,
-    `| … of which the journeys queue (the wake-ups), MB | ${mb(journeyKeys).toFixed(1)} | — | — | — |`,
+    `| … of which the journeys queue (wake-ups: none when the journey waits for its own send), MB | ${mb(journeyKeys).toFixed(1)} | — | — | — |`,
     `| lateness, due → fired (promoted from delayed to wait, ready for a worker), ms: p50 / p99 / max | ${msOf(promoted.p50)} / ${msOf(promoted.p99)} / ${msOf(promoted.max)} | — | p99 ≤ ${fmt(TARGET_LATENESS_MS)} ms | ${verdict(firingMet)} |`,
     `| … part of it: the fire time BullMQ stored for each send job, minus the row's due time, ms: p50 / p99 / max | ${msOf(r.fireSkew.p50)} / ${msOf(r.fireSkew.p99)} / ${msOf(r.fireSkew.max)} | — | — | — |`,
     `| lateness, due → claimed by the email worker (row's claimed_at), ms: first / p50 / p99 / max | ${msOf(r.claimed.first)} / ${msOf(r.claimed.p50)} / ${msOf(r.claimed.p99)} / ${msOf(r.claimed.max)} | — | — (the backlog: all due at once) | — |`,
@@ -484,18 +500,19 @@ function report(r: Run, totalSeconds: number): void {
   ].join('\n');
   const lines = [
     `- the path: a \`person_timezone\` broadcast (\`${CAMPAIGN}\`, daily at ${String(r.due.getUTCHours()).padStart(2, '0')}:${String(r.due.getUTCMinutes()).padStart(2, '0')} in each member's zone, UTC for the seeded people) ticked by runBroadcastTick as the broadcasts worker calls it: ` +
-      `${fmt(r.tick.members)} members enrolled in ${r.pages} pages of 500, ${fmt(r.tick.sends)} sends; ${fmt(r.rows)} rows in app.scheduled_sends due at ${r.due.toISOString()} (all at that instant, ${(r.leadMs / 1_000).toFixed(0)} s after the tick started); ` +
-      `${fmt(r.outboxRows)} outbox rows relayed (a send and a journey wake-up a member); Redis held ${fmt(r.jobs.email)} delayed email jobs and ${fmt(r.jobs.journeys)} delayed journey wake-ups`,
+      `${fmt(r.tick.members)} members enrolled in ${r.pages} pages of up to ${fmt(BROADCAST_PAGE_SIZE)}, ${fmt(r.tick.sends)} sends; ${fmt(r.rows)} rows in app.scheduled_sends due at ${r.due.toISOString()} (all at that instant, ${(r.leadMs / 1_000).toFixed(0)} s after the tick started); ` +
+      `${fmt(r.outboxRows)} outbox rows relayed (one a member: its send); Redis held ${fmt(r.jobs.email)} delayed email jobs and ${fmt(r.jobs.journeys)} delayed journey wake-ups`,
     `- the ceiling: the engine's producer alone adding ${fmt(n)} delayed \`email/send\` jobs (enqueueBulk, pages of 1,000, one after the other): ${r.ceiling.seconds.toFixed(2)} s, used_memory +${mb(r.ceiling.memory.used).toFixed(1)} MB, keys +${mb(r.ceiling.memory.keyBytes).toFixed(1)} MB (${fmt(r.ceiling.memory.jobHashes / n)} bytes a job hash)`,
     `- Redis memory a scheduled send: ${fmt(used / n)} bytes by used_memory, ${fmt(allKeys / n)} by the keys (email ${fmt(emailKeys / n)}, journeys ${fmt(journeyKeys / n)}); ${fmt(r.memoryAfter.keys - r.memoryBefore.keys)} keys added`,
     `- firing: the email queue's delayed set sampled ${fmt(r.promotion.samples)} times (every ${SAMPLE_MS} ms plus a round trip, by a thread of its own) from 300 ms before the due time; BullMQ promotes up to 1,000 due jobs each time a worker asks for a job; ${fmt(promoted.n)} of ${fmt(n)} promoted`,
     `- delivery: ${fmt(r.receivedCount)} messages received (${fmt(r.distinct)} distinct Message-IDs; rows: ${r.states}) at ${fmt(r.rate)} msg/s from first to last; due → row's sent_at p50 ${msOf(r.sent.p50)} ms, p99 ${msOf(r.sent.p99)} ms`,
-    `- what limits the scheduling (${((1_000 * r.tickSeconds) / n).toFixed(2)} ms a member in the tick): each member is enrolled and scheduled one at a time inside the page's transaction, ` +
-      'a statement each for the enrolment (journeys-store.ts insertEnrolment), the send row, its outbox row, the wake-up\'s outbox row and the enrolment\'s update (applyJourney); ' +
-      'then the relay adds the page\'s outbox rows to Redis in one pipelined round trip per queue (outbox.ts relayOutbox). ' +
-      `The ${fmt(r.leftAfterTick)} outbox rows left after the tick were relayed here in ${r.relaySeconds.toFixed(1)} s (0 once the broadcasts worker relays every row a page wrote)`,
-    `- what limits the memory: each member costs two delayed jobs, the send (${fmt(emailKeys / n)} bytes) and the journey's wake-up at the same instant (${fmt(journeyKeys / n)} bytes), ` +
-      `because a journey started ahead waits for its send (engine/rules/journey.ts); the send jobs alone take ${mb(emailKeys).toFixed(1)} MB`,
+    `- what limits the scheduling (${((1_000 * r.tickSeconds) / n).toFixed(2)} ms a member in the tick): each page's members are written with a handful of set-based statements ` +
+      '(the enrolments, each with the state its start leaves it in, the sends, their outbox rows, the decisions: engine/automation/broadcast-page.ts), a few rows and their index entries a member; ' +
+      'then the page\'s outbox rows go to Redis in one pipelined add (outbox.ts relayOutbox; BullMQ runs one Lua script a job) while the next page is written. ' +
+      `The relays ran ${r.relayBusySeconds.toFixed(1)} s of the tick's ${r.tickSeconds.toFixed(1)} s; the producer alone (the ceiling) takes ${r.ceiling.seconds.toFixed(2)} s for as many jobs. ` +
+      `The ${fmt(r.leftAfterTick)} outbox rows left after the tick were relayed here in ${r.relaySeconds.toFixed(1)} s`,
+    `- what limits the memory: each member costs one delayed job, the send (${fmt(emailKeys / n)} bytes: its hash, whose options outgrow Redis's compact encoding, and its entry in the delayed set); ` +
+      `the journey waits for its send with no job of its own (engine/rules/journey.ts waitsForItsSend); the producer alone takes ${mb(r.ceiling.memory.keyBytes).toFixed(1)} MB for as many jobs`,
     `- what limits the firing, first: the fire time BullMQ stored for each job (its add time plus its delay, the delay computed from the clock just before each pipelined add) is ${msOf(r.fireSkew.p50)} ms late at p50, ${msOf(r.fireSkew.max)} ms at most`,
     `- then: BullMQ moves due jobs to \`wait\` only when a worker asks for a job (up to 1,000 a time, an event-stream entry each, in one Lua call); ` +
       'the email worker asks 64 times as the sends come due (its concurrency), and after that once a job ends, so a due set larger than 64,000 waits in part for the first sends to finish; ' +
@@ -519,7 +536,7 @@ function report(r: Run, totalSeconds: number): void {
       met: scheduleMet,
       note:
         judgedNote ??
-        `a person_timezone broadcast tick (runBroadcastTick) then the outbox relay: tick ${r.tickSeconds.toFixed(1)} s, relay of the rest ${r.relaySeconds.toFixed(1)} s; per member a handful of statements (enrolment, send row, two outbox rows, journey update) and two delayed jobs, relayed a page at a time`,
+        `a person_timezone broadcast tick (runBroadcastTick) then the outbox relay: tick ${r.tickSeconds.toFixed(1)} s, relay of the rest ${r.relaySeconds.toFixed(1)} s; pages of ${fmt(BROADCAST_PAGE_SIZE)} members written with a handful of set-based statements each, one delayed job a member, relayed a page at a time while the next is written`,
     },
     {
       name: 'delayed sends: Redis memory while they wait',
@@ -530,7 +547,7 @@ function report(r: Run, totalSeconds: number): void {
       met: memoryMet,
       note:
         judgedNote ??
-        `the worse of used_memory (${mb(used).toFixed(1)}) and the keys (${mb(allKeys).toFixed(1)}); the send jobs ${mb(emailKeys).toFixed(1)} MB, the journeys' wake-ups ${mb(journeyKeys).toFixed(1)} MB`,
+        `the worse of used_memory (${mb(used).toFixed(1)}) and the keys (${mb(allKeys).toFixed(1)}); the send jobs ${mb(emailKeys).toFixed(1)} MB, journey wake-ups ${mb(journeyKeys).toFixed(1)} MB (one job a member)`,
     },
     {
       name: 'delayed sends: p99 lateness, due → fired (ready for a worker)',
@@ -565,7 +582,7 @@ function report(r: Run, totalSeconds: number): void {
     `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}, \`npm run bench:delayed-sends${quick ? ' -- --quick' : ''}\` (${totalSeconds.toFixed(0)} s). ` +
       'PostgreSQL, Redis, the SMTP sink and the bench process (which runs the tick, as the broadcasts worker would) and one email worker process share the machine. ' +
       `${fmt(n)} subscribers (addresses in the vault, consent, newsletter membership) are reached by a broadcast sent at a wall time in each member's zone (\`person_timezone: true\`), ` +
-      'the campaign shape with which the engine schedules sends ahead in bulk (a send deferred by quiet hours takes the same path): its tick writes each send row and relays it to Redis as a delayed job, with a journey wake-up for the same instant. ' +
+      'the campaign shape with which the engine schedules sends ahead in bulk (a send deferred by quiet hours takes the same path): its tick writes each page\'s send rows set-based and relays them to Redis as delayed jobs, one a member (the journey waits for its send without a job of its own). ' +
       'All the sends are due at one instant (the cron is whole minutes). "Fired" is when BullMQ moves a delayed job to `wait`, ready for a worker (the delayed set sampled every few ms); ' +
       '"claimed" is the row\'s claimed_at (the email worker claims a send when it takes its job, one of 64 at a time), so with every send due at once the claim and delivery figures measure the backlog draining at the send rate, not the scheduler. ' +
       'The ceiling is the engine\'s producer alone adding the same number of delayed `email/send` jobs.',

@@ -62,9 +62,11 @@ describe('a broadcast tick to 10,000 members', () => {
       runBroadcastTick(db(), automation, 'weekly_digest', at, { afterPage: relay }),
     ]);
     expect(a.members + b.members).toBe(MEMBERS);
-    // Every outbox row the pages wrote (a send and a wake-up a member) went out after its page,
-    // none left for the reconciler.
+    // Every outbox row the pages wrote (one a member: its send) went out after its page, none left
+    // for the reconciler.
     expect(await db().selectFrom('app.outbox').select('id').where('relayed_at', 'is', null).execute()).toEqual([]);
+    const outbox = await sql<{ queue: string; n: string }>`select queue, count(*)::text as n from app.outbox group by queue`.execute(db());
+    expect(outbox.rows).toEqual([{ queue: 'email', n: String(MEMBERS) }]);
     const ticks = await db().selectFrom('app.broadcast_ticks').selectAll().execute();
     expect(ticks.map((t) => [t.campaign_id, t.members, t.finished_at !== null])).toEqual([['weekly_digest', MEMBERS, true]]);
     // Running the tick again (a retried job) enrols nobody twice.
@@ -225,11 +227,13 @@ describe('a broadcast at 09:00 in each member’s time zone', () => {
     expect(localTime(dueOf(newYork) as Date, 'America/New_York')).toBe('Monday 09:00:00');
     expect(localTime(dueOf(none) as Date, 'Europe/Warsaw')).toBe('Monday 09:00:00');
 
-    // Each send's job is in the outbox for its own time, and each journey waits for its send.
+    // Each send's job is in the outbox for its own time, and each journey waits for its send (with
+    // no job of its own: the rules tick moves it on once its send is due).
     const outbox = await db().selectFrom('app.outbox').select(['job_id', 'run_at']).where('queue', '=', 'email').execute();
     const runAt = new Map(outbox.map((o) => [o.job_id, o.run_at.getTime()]));
     const ids = await db().selectFrom('app.scheduled_sends').select(['id', 'due_at']).where('campaign_id', '=', 'local_digest').execute();
     for (const s of ids) expect(runAt.get(`send-${s.id}`)).toBe(s.due_at.getTime());
+    expect(await db().selectFrom('app.outbox').select('job_id').where('queue', '=', 'journeys').execute()).toEqual([]);
     const enrolments = await db().selectFrom('app.enrolments').select(['profile_id', 'state', 'started_at', 'wake_at']).where('campaign_id', '=', 'local_digest').execute();
     expect(enrolments.map((e) => [e.state, e.started_at.getTime(), e.wake_at?.getTime()]).sort()).toEqual(
       [tokyo, newYork, none, mars].map((id) => ['active', now.getTime(), dueOf(id)?.getTime()]).sort(),

@@ -32,6 +32,21 @@ steps:
     send: {template: cart_last_call}
 `;
 
+const hh = (hour: number) => `${String((hour + 24) % 24).padStart(2, '0')}:00`;
+/** Quiet hours around the hour the test runs in (UTC): its send is deferred, and the journey waits for it. */
+const quietNudge = (hour: number) => `id: quiet_nudge
+name: Quiet nudge
+purposes: [email_marketing, profiling]
+trigger:
+  event: {name: Nudge Me}
+steps:
+  - id: nudge
+    send: {template: cart_reminder}
+  - add_to_segment: cart_abandoners_contacted
+limits:
+  quiet_hours: {from: "${hh(hour - 1)}", to: "${hh(hour + 2)}", timezone: UTC}
+`;
+
 /** Journeys in the running engine: woken by time, released by an event, carried through a merge, ended by a reload. */
 describe('journeys over time, events, merges and reloads', () => {
   let engine: TestEngine;
@@ -40,6 +55,7 @@ describe('journeys over time, events, merges and reloads', () => {
     rulesDir = tempDir('cf-rules');
     fs.cpSync(SHIPPED_RULES_DIR, rulesDir, { recursive: true });
     fs.writeFileSync(path.join(rulesDir, 'campaigns', 'quick_cart.yaml'), QUICK_CART);
+    fs.writeFileSync(path.join(rulesDir, 'campaigns', 'quiet_nudge.yaml'), quietNudge(new Date().getUTCHours()));
     engine = await startTestEngine({ RULES_DIR: rulesDir });
   });
   afterAll(async () => {
@@ -124,6 +140,28 @@ describe('journeys over time, events, merges and reloads', () => {
     }, { what: 'the journey woken by its job' });
     expect(await sendsOf(enrolment?.id as string)).toEqual(['reminder:cart_reminder:scheduled']);
     await queue.close();
+  });
+
+  it('a journey waiting for its own send (deferred by quiet hours) keeps no wake-up job: the send is the one job, and the tick moves the journey on after it', async () => {
+    const profileId = await consentingPerson({ userId: 'journey-6' }, 'j6-hello');
+    await processEventBatch(deps(), [event('j6-nudge', { event: 'Nudge Me', userId: 'journey-6' })]);
+    const [enrolment] = await db().selectFrom('app.enrolments').selectAll().where('profile_id', '=', profileId).where('campaign_id', '=', 'quiet_nudge').execute();
+    const [send] = await db().selectFrom('app.scheduled_sends').selectAll().where('enrolment_id', '=', enrolment?.id as string).execute();
+    // Deferred to the end of the quiet hours; the journey waits for it (an exit meanwhile would cancel it).
+    expect(send).toMatchObject({ step_id: 'nudge', state: 'scheduled' });
+    expect(send?.deferred_from).not.toBeNull();
+    expect(send?.due_at.getTime()).toBeGreaterThan(Date.now());
+    expect(enrolment).toMatchObject({ state: 'active', wake_at: send?.due_at });
+    const outbox = await db().selectFrom('app.outbox').select(['queue', 'job_id', 'run_at']).where('job_id', 'in', [`send-${send?.id}`, `wake-${enrolment?.id}-${send?.due_at.getTime()}`]).execute();
+    expect(outbox).toEqual([{ queue: 'email', job_id: `send-${send?.id}`, run_at: send?.due_at }]);
+
+    // Once the send is due, the rules tick (which claims every journey whose wake_at has passed) goes on to the next step.
+    const later = new Date((send?.due_at.getTime() ?? 0) + 1_000);
+    await db().transaction().execute((trx) => runDueAutomation(trx, automation(), later));
+    const after = await db().selectFrom('app.enrolments').select(['state', 'wake_at']).where('id', '=', enrolment?.id as string).executeTakeFirstOrThrow();
+    expect(after).toEqual({ state: 'completed', wake_at: null });
+    const contacted = await db().selectFrom('app.segment_state').select('member').where('profile_id', '=', profileId).where('segment_id', '=', 'cart_abandoners_contacted').executeTakeFirst();
+    expect(contacted?.member).toBe(true);
   });
 
   it('an anonymous visitor who identifies brings their journey and its sends to the known profile', async () => {
