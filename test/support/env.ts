@@ -9,7 +9,15 @@ export function randomSuffix(): string {
   return Math.random().toString(36).slice(2, 10);
 }
 
+/**
+ * This jest run's id (set by global-setup.ts, inherited by the workers): each queue prefix carries
+ * it, so the teardown removes this run's keys and never those of another run on the same Redis.
+ */
+export function testRunId(): string {
+  return process.env.CF_TEST_RUN ?? 'norun';
+}
+
 /** A queue prefix no other test file uses, still hash-tagged like the default. */
 export function testQueuePrefix(): string {
-  return `{cft-${randomSuffix()}}`;
+  return `{cft-${testRunId()}-${randomSuffix()}}`;
 }

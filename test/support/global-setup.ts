@@ -1,8 +1,12 @@
 import pg from 'pg';
-import { TEST_DATABASE_ADMIN_URL } from './env';
+import { randomSuffix, TEST_DATABASE_ADMIN_URL } from './env';
 
-/** Removes databases left by an earlier run that was killed before its tests could drop them. */
+/**
+ * Names this run (its queue prefixes carry the name: env.ts), and removes databases left by an
+ * earlier run that was killed before its tests could drop them.
+ */
 export default async function globalSetup(): Promise<void> {
+  process.env.CF_TEST_RUN ??= randomSuffix();
   const client = new pg.Client({ connectionString: TEST_DATABASE_ADMIN_URL });
   await client.connect();
   try {
