@@ -95,7 +95,7 @@ describe('--consent PURPOSE:NOTICE@VERSION', () => {
     expect(message('analytics')).toContain('expected PURPOSE:NOTICE@VERSION');
     expect(message('Analytics:cookie_banner@1')).toContain('is not a purpose name');
     expect(message('nosuch:cookie_banner@1')).toContain('unknown purpose "nosuch"');
-    expect(message('analytics:cookie_banner@9')).toBe('--consent: notice "cookie_banner" has no version 9; declared versions: 1');
+    expect(message('analytics:cookie_banner@9')).toBe('--consent: notice "cookie_banner" has no version 9; declared versions: 1, 2');
     expect(message('analytics:nosuch@1')).toContain('unknown notice "nosuch"');
     expect(message('analytics:newsletter_form@1')).toContain('does not describe analytics');
     // Double opt-in is proven by the person's click in their mailbox: no file can stand in for it.
