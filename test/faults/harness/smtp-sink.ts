@@ -1,0 +1,113 @@
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+
+/**
+ * A real SMTP server (the smtp-server package) on a free loopback port that keeps, of each message,
+ * only what the fault scenarios count: recipients, Message-ID, campaign, and when it arrived.
+ * (test/support/smtp-server.ts parses whole messages; thousands of them are not needed here.)
+ */
+export interface SunkMessage {
+  readonly to: string[];
+  readonly messageId: string;
+  readonly campaign: string;
+  /** Date.now() when the DATA was accepted. */
+  readonly at: number;
+}
+
+export interface SmtpSink {
+  readonly url: string;
+  readonly messages: SunkMessage[];
+  /**
+   * From now on, keep each message's DATA unanswered (the client waits for the reply) until
+   * `hold(false)`; a message whose client goes away before the reply is not delivered.
+   */
+  hold(on: boolean): void;
+  /** Messages whose DATA is waiting for its reply now. */
+  held(): number;
+  close(): Promise<void>;
+}
+
+function header(head: string, name: string): string {
+  const match = new RegExp(`^${name}:[ \\t]*(.*(?:\\r?\\n[ \\t].*)*)`, 'im').exec(head);
+  return (match?.[1] ?? '').replace(/\r?\n[ \t]+/g, ' ').trim();
+}
+
+export async function startSmtpSink(): Promise<SmtpSink> {
+  const messages: SunkMessage[] = [];
+  let holding = false;
+  const waiting = new Set<() => void>();
+  const held = new Map<string, () => void>();
+  const closed = new Set<string>();
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    disableReverseLookup: true,
+    logger: false,
+    closeTimeout: 1_000,
+    size: 10 * 1024 * 1024,
+    onClose(session) {
+      closed.add(session.id);
+      const release = held.get(session.id);
+      if (release) waiting.delete(release);
+      held.delete(session.id);
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('error', callback);
+      stream.on('end', () => {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        const split = /\r?\n\r?\n/.exec(raw);
+        const head = split ? raw.slice(0, split.index) : raw;
+        const to = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
+        const accept = () => {
+          messages.push({ to, messageId: header(head, 'Message-ID'), campaign: header(head, 'X-Consentflow-Campaign'), at: Date.now() });
+          callback(null);
+        };
+        if (!holding) return accept();
+        // Delivered only if the client is still there to hear the reply.
+        const release = () => {
+          waiting.delete(release);
+          if (!closed.has(session.id)) accept();
+        };
+        waiting.add(release);
+        held.set(session.id, release);
+      });
+    },
+  });
+  // A client killed mid-session resets its connection: that is the scenario, not an error of the test.
+  server.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.server.address() as AddressInfo;
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    messages,
+    hold(on) {
+      holding = on;
+      if (!on) for (const release of [...waiting]) release();
+    },
+    held: () => waiting.size,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Messages per key, and how many keys came more than once. */
+export function duplicatesBy(messages: readonly SunkMessage[], key: (m: SunkMessage) => string): { distinct: number; duplicated: number; extra: number } {
+  const counts = new Map<string, number>();
+  for (const m of messages) counts.set(key(m), (counts.get(key(m)) ?? 0) + 1);
+  let duplicated = 0;
+  let extra = 0;
+  for (const n of counts.values()) {
+    if (n > 1) {
+      duplicated++;
+      extra += n - 1;
+    }
+  }
+  return { distinct: counts.size, duplicated, extra };
+}
