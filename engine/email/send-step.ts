@@ -11,7 +11,7 @@ import { ADDRESS_RULE, parseAddress } from './address';
 import { coalesce } from './coalesce';
 import { type DomainLimiter, type DomainTake, deferClaimedSend } from './domain-limits';
 import { DeliveryError, type Mailer } from './mailer';
-import { type Claimed, claimSends } from './send-claim';
+import { type Claimed, claimSends, STALE_CLAIM_MS } from './send-claim';
 import type { SendOutcome } from './send-outcome';
 import type { TemplateSet } from './templates';
 import { addTracking } from './tracking';
@@ -294,13 +294,24 @@ async function takeDomainTurn(deps: SendDeps, sendId: string, address: string, n
   return { state: 'deferred', until: turn.until, reason: 'domain_rate_limit' };
 }
 
-/** Overdue sends still scheduled: their job may be gone (a Redis loss); queue them again (same id). */
+/**
+ * Sends whose job may be gone, to queue again (same id): still scheduled a minute past due (a Redis
+ * loss), or claimed longer than STALE_CLAIM_MS ago by a worker that died mid-send (the job's rerun
+ * takes the claim over and sends with the same Message-ID, so a message the dead worker had already
+ * handed to the relay may arrive twice: SMTP has no idempotency, docs/email.md).
+ */
 export async function overdueSends(db: Db, now: Date, limit = 500): Promise<string[]> {
   const rows = await db
     .selectFrom('app.scheduled_sends')
     .select('id')
-    .where('state', '=', 'scheduled')
-    .where('due_at', '<', new Date(now.getTime() - 60_000))
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('state', '=', 'scheduled'), eb('due_at', '<', new Date(now.getTime() - 60_000))]),
+        // Claimed by a worker that died mid-send: its job ran again while the claim was fresh, found
+        // the send in flight and completed, so nothing else would ever take the send over.
+        eb.and([eb('state', '=', 'sending'), eb('claimed_at', '<', new Date(now.getTime() - STALE_CLAIM_MS))]),
+      ]),
+    )
     .orderBy('due_at')
     .limit(limit)
     .execute();
