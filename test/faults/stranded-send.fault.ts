@@ -4,7 +4,7 @@ import { chunks, newLedger, postAll, subscriberEvents } from '../harness/load';
 import type { EngineProcess } from '../harness/processes';
 import { faultRules } from '../harness/rules';
 import { type SmtpSink, startSmtpSink } from '../harness/smtp-sink';
-import { waitFor } from '../../support/wait';
+import { waitFor } from '../support/wait';
 
 const PEOPLE = 20;
 
