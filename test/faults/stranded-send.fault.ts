@@ -1,9 +1,9 @@
-import { type FaultCluster, startFaultCluster } from '../harness/cluster';
-import { snapshot } from '../harness/counts';
-import { chunks, newLedger, postAll, subscriberEvents } from '../harness/load';
-import type { EngineProcess } from '../harness/processes';
-import { faultRules } from '../harness/rules';
-import { type SmtpSink, startSmtpSink } from '../harness/smtp-sink';
+import { type FaultCluster, startFaultCluster } from './harness/cluster';
+import { snapshot } from './harness/counts';
+import { chunks, newLedger, postAll, subscriberEvents } from './harness/load';
+import type { EngineProcess } from './harness/processes';
+import { faultRules } from './harness/rules';
+import { type SmtpSink, startSmtpSink } from './harness/smtp-sink';
 import { waitFor } from '../support/wait';
 
 const PEOPLE = 20;
