@@ -69,10 +69,11 @@ EXPOSE 8080
 
 # Liveness only (/healthz checks no dependency, so a database outage does not mark the container
 # unhealthy); use /readyz for load-balancer readiness. The slim image has no curl or wget, so Node's
-# built-in fetch does the request. HTTP_PORT is honoured if overridden. `worker` serves no HTTP:
-# disable this check for worker containers (Compose: `healthcheck: disable: true`).
+# built-in fetch does the request. HTTP_PORT is honoured if overridden. A `worker` serves HTTP only
+# on WORKER_METRICS_PORT (/healthz, /readyz, /metrics): set it for worker containers (Compose does),
+# or disable this check for them.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HTTP_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.WORKER_METRICS_PORT || process.env.HTTP_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
 ENTRYPOINT ["node", "bin/consentflow.js"]
 CMD ["start"]

@@ -52,6 +52,8 @@ export function eventsHandlers(services: Services): JobHandlers<'events'> {
         if (swept > 0) log.info({ merges: swept }, 'applied merges left pending by an interrupted batch');
       }
       const outcome = await processEventBatch(deps, payload.events);
+      const committedAt = Date.now();
+      for (const event of payload.events) services.metrics.eventProcessingSeconds.observe((committedAt - Date.parse(event.receivedAt)) / 1_000);
       services.metrics.eventsProcessed.inc({ outcome: 'stored' }, outcome.stored);
       if (outcome.duplicates > 0) services.metrics.eventsProcessed.inc({ outcome: 'duplicate' }, outcome.duplicates);
       if (outcome.rejected > 0) {

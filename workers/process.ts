@@ -1,6 +1,7 @@
 import type { Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { buildHttpServer } from '../engine/http/server';
+import { buildWorkerMetricsServer } from '../engine/http/worker-metrics-server';
 import type { QueueName } from '../engine/queues/catalog';
 import { type JobHandlers, startWorker } from '../engine/queues/worker';
 import { queueSealingKey } from '../engine/queues/sealing';
@@ -16,7 +17,7 @@ export interface ProcessRoles {
 }
 
 export interface RunningProcess {
-  /** Where the API listens, when it runs. */
+  /** Where the API listens, when it runs; else where a worker serves its metrics (WORKER_METRICS_PORT), if it does. */
   readonly url: string | undefined;
   /** Stops intake, drains in-flight jobs, closes every resource in reverse order. False if not clean. */
   stop(): Promise<boolean>;
@@ -71,6 +72,16 @@ export async function runProcess(services: Services, roles: ProcessRoles, handle
         await app?.close();
       });
       log.info({ url }, 'API listening');
+    } else if (roles.queues.length > 0 && config.http.workerMetricsPort !== undefined) {
+      const metricsServer = await buildWorkerMetricsServer(services);
+      await metricsServer.listen({ host: config.http.host, port: config.http.workerMetricsPort });
+      const address = metricsServer.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.http.workerMetricsPort;
+      url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
+      releasers.add('metrics server', async () => {
+        await metricsServer.close();
+      });
+      log.info({ url }, 'worker metrics listening');
     }
 
     return { url, stop: () => releasers.releaseAll(log, config.shutdownTimeoutMs) };

@@ -68,6 +68,8 @@ export interface Config {
     readonly host: string;
     readonly port: number;
     readonly bodyLimit: number;
+    /** Where a process without the API serves /healthz, /readyz and /metrics; undefined: it serves nothing. */
+    readonly workerMetricsPort: number | undefined;
     readonly publicUrl: string;
     /** Whom to believe about the client's address (X-Forwarded-For): fastify's trustProxy. */
     readonly trustProxy: boolean | number | string;
@@ -193,6 +195,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       host: e.HTTP_HOST,
       port: e.HTTP_PORT,
       bodyLimit: e.HTTP_BODY_LIMIT,
+      workerMetricsPort: e.WORKER_METRICS_PORT,
       publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.HTTP_PORT}`).replace(/\/+$/, ''),
       trustProxy: parseTrustProxy(e.HTTP_TRUST_PROXY),
       rateLimits: { perIp: e.HTTP_RATE_LIMIT_PER_IP ?? undefined, perWriteKey: e.HTTP_RATE_LIMIT_PER_WRITE_KEY ?? undefined },

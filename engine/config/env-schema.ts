@@ -120,6 +120,8 @@ export const EnvSchema = z.object({
   DKIM_PRIVATE_KEY_FILE: z.preprocess(emptyAsUnset, z.string().optional()),
   HTTP_HOST: z.preprocess(emptyAsUnset, z.string().min(1).default('127.0.0.1')),
   HTTP_PORT: z.preprocess(emptyAsUnset, port.default(8080)),
+  // A process without the API (`consentflow worker`) has nothing to scrape unless it listens too.
+  WORKER_METRICS_PORT: z.preprocess(emptyAsUnset, port.optional()),
   HTTP_TRUST_PROXY: z.preprocess(
     emptyAsUnset,
     z

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../log/logger';
 import type { Queues } from '../queues/producer';
 
@@ -16,6 +16,8 @@ export interface Metrics {
   readonly httpRateLimited: Counter<'scope' | 'route'>;
   /** Events the events worker processed, by outcome (stored, duplicate, rejected). */
   readonly eventsProcessed: Counter<'outcome'>;
+  /** Seconds from the API accepting an event to the events worker committing its batch. */
+  readonly eventProcessingSeconds: Histogram;
   /** HTTP requests received and not yet answered (what a shutdown waits for). */
   readonly httpInFlight: Gauge;
   /** Campaign send jobs the email workers ran, by outcome (engine/email/send-outcome.ts, or retry). */
@@ -32,6 +34,8 @@ export const EMAIL_SEND_OUTCOMES = ['sent', 'skipped', 'failed', 'cancelled', 'd
 export interface MetricSources {
   /** Erasure requests past their deadline and not completed (GDPR Art. 12(3): one month at most). */
   readonly overdueErasures: () => Promise<number>;
+  /** Erasure requests not completed yet, within their deadline or not. */
+  readonly openErasures: () => Promise<number>;
 }
 
 export function createMetrics(queues: Queues | undefined, log: Logger, sources?: MetricSources): Metrics {
@@ -67,6 +71,15 @@ export function createMetrics(queues: Queues | undefined, log: Logger, sources?:
     name: 'consentflow_events_processed_total',
     help: 'Events handled by the events worker, by outcome',
     labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+
+  // From a few milliseconds (a quiet engine) to minutes (a backlog): an alert on the p99 says the
+  // events workers fall behind before the queue depth does.
+  const eventProcessingSeconds = new Histogram({
+    name: 'consentflow_event_processing_seconds',
+    help: 'Seconds from the API accepting an event to the events worker committing its batch',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [registry],
   });
 
@@ -120,6 +133,20 @@ export function createMetrics(queues: Queues | undefined, log: Logger, sources?:
         this.set((await readDepths()) ? 1 : 0);
       },
     });
+    new Gauge({
+      name: 'consentflow_queue_oldest_waiting_seconds',
+      help: 'Age of the oldest job waiting in each queue (since it was due), read from Redis at scrape time; 0 when none waits',
+      labelNames: ['queue'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const ages = await queues.oldestWaitingAgesMs().catch((err: Error) => {
+          log.warn({ err: { name: err.name, message: err.message } }, 'could not read queue ages');
+          return undefined;
+        });
+        for (const [queue, ms] of Object.entries(ages ?? {})) this.set({ queue }, ms / 1_000);
+      },
+    });
   }
   if (sources) {
     new Gauge({
@@ -130,6 +157,14 @@ export function createMetrics(queues: Queues | undefined, log: Logger, sources?:
         this.set(await sources.overdueErasures().catch(() => -1));
       },
     });
+    new Gauge({
+      name: 'consentflow_erasure_requests_open',
+      help: 'Erasure requests not completed yet (-1: could not be read)',
+      registers: [registry],
+      async collect() {
+        this.set(await sources.openErasures().catch(() => -1));
+      },
+    });
   }
-  return { registry, httpErrors, ingestEvents, pixelRejected, httpRateLimited, eventsProcessed, httpInFlight, emailSends };
+  return { registry, httpErrors, ingestEvents, pixelRejected, httpRateLimited, eventsProcessed, eventProcessingSeconds, httpInFlight, emailSends };
 }

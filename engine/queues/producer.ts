@@ -94,7 +94,6 @@ export class Queues {
     );
   }
 
-  /** Job counts per state for every queue in the catalog (for /metrics and the admin API). */
   /** A cron job scheduler (BullMQ): one id per schedule, upserted so processes agree on one. */
   async upsertScheduler<Q extends QueueName, J extends JobName<Q>>(
     queue: Q,
@@ -114,6 +113,7 @@ export class Queues {
     await this.queue(queue).removeJobScheduler(schedulerId);
   }
 
+  /** Job counts per state for every queue in the catalog (for /metrics and the admin API). */
   async counts(): Promise<Record<QueueName, QueueCounts>> {
     const entries = await Promise.all(
       QUEUE_NAMES.map(async (name) => {
@@ -123,6 +123,22 @@ export class Queues {
       }),
     );
     return Object.fromEntries(entries) as Record<QueueName, QueueCounts>;
+  }
+
+  /**
+   * For every queue, how long its oldest waiting job has been due, in ms (0 when none waits). BullMQ
+   * takes jobs from the right end of the wait list, so `getWaiting(0, 0)` (ascending) is the next one
+   * out, the longest waiting. Due since its creation plus its delay: a delayed job waits from then.
+   */
+  async oldestWaitingAgesMs(now = Date.now()): Promise<Record<QueueName, number>> {
+    const entries = await Promise.all(
+      QUEUE_NAMES.map(async (name) => {
+        const [oldest] = await this.queue(name).getWaiting(0, 0);
+        const dueAt = oldest ? oldest.timestamp + (oldest.opts.delay ?? 0) : now;
+        return [name, Math.max(0, now - dueAt)] as const;
+      }),
+    );
+    return Object.fromEntries(entries) as Record<QueueName, number>;
   }
 
   async close(): Promise<void> {

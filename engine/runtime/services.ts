@@ -80,19 +80,15 @@ export async function openServices(options: OpenServicesOptions): Promise<Servic
     await recordRuleSet(databases.db, rules.ruleSet);
     const queues = new Queues(redis, config.queuePrefix, queueSealingKey(keys.master));
     releasers.add('queues', () => queues.close());
-    const metrics = createMetrics(queues, log, {
-      overdueErasures: async () =>
-        Number(
-          (
-            await databases.db
-              .selectFrom('app.erasure_requests')
-              .select((eb) => eb.fn.countAll<string>().as('n'))
-              .where('state', '<>', 'completed')
-              .where('deadline_at', '<', new Date())
-              .executeTakeFirstOrThrow()
-          ).n,
-        ),
-    });
+    const unfinishedErasures = (overdue: boolean) => async () => {
+      let query = databases.db
+        .selectFrom('app.erasure_requests')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('state', '<>', 'completed');
+      if (overdue) query = query.where('deadline_at', '<', new Date());
+      return Number((await query.executeTakeFirstOrThrow()).n);
+    };
+    const metrics = createMetrics(queues, log, { overdueErasures: unfinishedErasures(true), openErasures: unfinishedErasures(false) });
     return { config, keys, log, databases, redisEndpoint, redis, queues, metrics, rules, releasers };
   } catch (err) {
     await releasers.releaseAll(log, config.shutdownTimeoutMs);

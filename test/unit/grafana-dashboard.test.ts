@@ -27,8 +27,8 @@ interface Panel {
 
 /** The registry of a process running everything: the API's and every worker's metrics. */
 async function engineRegistry() {
-  const queues = { counts: async () => ({}) } as unknown as Queues;
-  const metrics = createMetrics(queues, capturingLogger('info').log, { overdueErasures: async () => 0 });
+  const queues = { counts: async () => ({}), oldestWaitingAgesMs: async () => ({}) } as unknown as Queues;
+  const metrics = createMetrics(queues, capturingLogger('info').log, { overdueErasures: async () => 0, openErasures: async () => 0 });
   // The email worker's per-domain counter registers when a limit is configured; Redis is not touched until a send.
   createDomainLimiter({ redis: {} as Redis, prefix: 'cf', pseudonymKey: Buffer.alloc(32), limits: [{ domain: '*', max: 1, perMs: 1000 }], registry: metrics.registry });
   const series = new Map<string, readonly string[]>();

@@ -21,7 +21,7 @@ async function check(probe: () => Promise<unknown>): Promise<'ok' | string> {
   }
 }
 
-export function healthRoutes(app: FastifyInstance, deps: HttpDeps): void {
+export function healthRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'databases' | 'redis'>): void {
   // Liveness: the process answers. No dependency is checked, so a database outage never gets the
   // process restarted in a loop by its supervisor.
   app.get('/healthz', async () => ({ status: 'ok' }));
