@@ -10,6 +10,7 @@ import { createSource } from '../../engine/ingest/sources';
 import { runProcess } from '../process';
 import { queuesWithWorkers } from './commands';
 import { DemoStepError } from '../demo/observe';
+import { forwardOutbox, forwardTarget } from '../demo/forward';
 import { story } from '../demo/story';
 
 /** The shipped rule files: the story is written for them, wherever the command is run from. */
@@ -56,7 +57,19 @@ function demoEnv(env: Readonly<Record<string, string | undefined>>, dataDir: str
   };
 }
 
-export async function demoCommand(env: Readonly<Record<string, string | undefined>>, options: { dataDir?: string }, print: (line: string) => void): Promise<number> {
+export async function demoCommand(
+  env: Readonly<Record<string, string | undefined>>,
+  options: { dataDir?: string; forwardTo?: string },
+  print: (line: string) => void,
+): Promise<number> {
+  if (options.forwardTo !== undefined) {
+    try {
+      forwardTarget(options.forwardTo);
+    } catch (err) {
+      process.stderr.write(`consentflow demo: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
   const started = Date.now();
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s`;
   const fresh = options.dataDir === undefined || !fs.existsSync(options.dataDir) || fs.readdirSync(options.dataDir).length === 0;
@@ -116,6 +129,16 @@ export async function demoCommand(env: Readonly<Record<string, string | undefine
     print(JSON.stringify(receipt() ?? {}, null, 2));
     print('');
     print(`the emails of the story are in ${outboxDir}: open the .eml files with any mail program`);
+    if (options.forwardTo !== undefined) {
+      const target = new URL(options.forwardTo);
+      const where = `${target.protocol}//${target.host}`;
+      try {
+        const forwarded = await forwardOutbox(outboxDir, options.forwardTo);
+        print(`and ${forwarded === 1 ? 'it was' : `all ${forwarded} were`} delivered to ${where} as well (Mailpit: open its web UI, http://127.0.0.1:8025)`);
+      } catch (err) {
+        throw new DemoStepError(`the emails could not be delivered to ${where}: ${(err as Error).message}`, { cause: err });
+      }
+    }
   } catch (err) {
     exitCode = interrupted ? 130 : 1;
     if (!interrupted) process.stderr.write(`consentflow demo: ${err instanceof DemoStepError ? err.message : ((err as Error).stack ?? String(err))}\n`);
@@ -144,5 +167,6 @@ export function registerDemoCommand(
     .command('demo')
     .description('a guided tour: start the engine on its embedded default and play a visitor\'s story through the HTTP API, from first visit to erasure')
     .option('--data-dir <dir>', 'where the demo keeps its data and emails (default: a fresh temporary directory)')
-    .action(deps.run((options: { dataDir?: string }) => demoCommand(deps.env, options, (line) => process.stdout.write(`${line}\n`))));
+    .option('--forward-to <smtp-url>', "also deliver the story's emails to this SMTP server at the end, e.g. Mailpit's smtp://127.0.0.1:1025")
+    .action(deps.run((options: { dataDir?: string; forwardTo?: string }) => demoCommand(deps.env, options, (line) => process.stdout.write(`${line}\n`))));
 }
