@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { AppError } from '../../engine/errors';
 import { loadRuleSet } from '../../engine/rules/load';
-import { entriesByPerson, parseSimEvents, simulate, type Timeline, type TimelineEntry } from '../../engine/rules/simulate';
+import { formatTimeline, parseSimEvents, renderSimulationHtml, simulate } from '../../engine/rules/simulate';
 import type { CommandContext } from './commands';
 import type { CommandWiring } from './rules-commands';
 
@@ -18,6 +19,7 @@ export interface RulesSimulateOptions {
   readonly from?: string;
   readonly until?: string;
   readonly json?: boolean;
+  readonly html?: string;
 }
 
 /** Adds `simulate` to the `rules` command group. */
@@ -30,6 +32,7 @@ export function registerRulesSimulateCommand(rules: Command, wiring: CommandWiri
     .option('--from <time>', 'start of the simulation (ISO 8601); earlier events are history only. Default: the first event')
     .option('--until <time>', 'end of the simulation (ISO 8601). Default: until nothing is left to happen; broadcasts tick until the last event')
     .option('--json', 'print the timeline as JSON')
+    .option('--html <file>', 'also write the timeline as a self-contained HTML page to FILE (a lane per person, and a table of the same events)')
     .action(wiring.run((options: RulesSimulateOptions) => rulesSimulateCommand(wiring.context(), options)));
 }
 
@@ -58,6 +61,9 @@ export async function rulesSimulateCommand(ctx: CommandContext, options: RulesSi
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) {
     throw new AppError('CONFIG_INVALID', `no rules directory at ${displayPath(root)}${options.rules === undefined ? ' (RULES_DIR)' : ''}`);
   }
+  const htmlFile = options.html === undefined ? undefined : path.resolve(options.html);
+  // Before the simulation runs: a path that cannot be written is said at once.
+  if (htmlFile) checkWritable(htmlFile);
   const eventsFile = path.resolve(options.events);
   let text: string;
   try {
@@ -78,29 +84,67 @@ export async function rulesSimulateCommand(ctx: CommandContext, options: RulesSi
     return 1;
   }
   const timeline = simulate(loaded.ruleSet, parsed.events, { ...(from ? { from } : {}), ...(until ? { until } : {}) });
+  // The page first: if it cannot be written, the command fails before printing anything.
+  if (htmlFile) {
+    const { campaigns, segments } = loaded.ruleSet;
+    const html = renderSimulationHtml(timeline, {
+      source: path.basename(eventsFile),
+      campaignNames: new Map([...campaigns].map(([id, c]) => [id, c.file.name])),
+      segmentNames: new Map([...segments].map(([id, s]) => [id, s.file.name])),
+    });
+    writeFileAtomically(htmlFile, html, '--html');
+  }
   if (options.json) ctx.print(JSON.stringify(timeline, null, 2));
   else for (const line of formatTimeline(timeline)) ctx.print(line);
   return 0;
 }
 
-const time = (d: Date) => d.toISOString().replace('.000Z', 'Z');
-
-/** `campaign · step → template`, or `segment (by campaign · step)` for a step's segment change. */
-function subject(e: TimelineEntry): string {
-  const step = e.step === undefined ? '' : ` · ${e.step}`;
-  if (e.segment !== undefined) return e.campaign === undefined ? e.segment : `${e.segment} (by ${e.campaign}${step})`;
-  return `${e.campaign ?? ''}${step}${e.template === undefined ? '' : ` → ${e.template}`}`;
+function cannotWrite(file: string, why: string, option = '--html'): AppError {
+  return new AppError('BAD_REQUEST', `${option} ${displayPath(file)}: ${why}`);
 }
 
-/** Per person, one line per entry: time, what happened, to which campaign or segment, and why. */
-export function formatTimeline(timeline: Timeline): string[] {
-  const byPerson = entriesByPerson(timeline);
-  const span = timeline.from || timeline.until ? ` · ${timeline.from ? time(timeline.from) : '…'} to ${timeline.until ? time(timeline.until) : '…'}` : '';
-  const out = [`rules version ${timeline.version.slice(0, 8)} · ${byPerson.size} ${byPerson.size === 1 ? 'person' : 'people'} · ${timeline.entries.length} entries${span}`];
-  for (const [person, entries] of byPerson) {
-    out.push('', person);
-    if (entries.length === 0) out.push('  nothing happens');
-    for (const e of entries) out.push(`  ${time(e.at)}  ${e.kind.padEnd(15)}  ${subject(e)}  — ${e.reason}`);
+function ioReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such directory';
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return 'cannot write there (permission denied)';
+  if (code === 'EISDIR') return 'is a directory: expected a file name';
+  if (code === 'ENOTDIR') return 'a part of the path is not a directory';
+  return (err as Error).message;
+}
+
+/** The directory must exist and be writable, and FILE must not be a directory. */
+function checkWritable(file: string): void {
+  const dir = path.dirname(file);
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(dir);
+  } catch (err) {
+    throw cannotWrite(file, (err as NodeJS.ErrnoException).code === 'ENOENT' ? `no such directory ${displayPath(dir)}` : ioReason(err));
   }
-  return out;
+  if (!stat.isDirectory()) throw cannotWrite(file, `${displayPath(dir)} is not a directory`);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    throw cannotWrite(file, `cannot write in ${displayPath(dir)} (permission denied)`);
+  }
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw cannotWrite(file, 'is a directory: expected a file name');
+}
+
+/**
+ * Written to a temporary file beside FILE, then renamed over it: a reader (or a failure halfway)
+ * sees the old page or the new one, never half of one.
+ */
+export function writeFileAtomically(file: string, content: string, option: string): void {
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    fs.writeFileSync(temporary, content, { encoding: 'utf8', flag: 'wx', mode: 0o644 });
+    fs.renameSync(temporary, file);
+  } catch (err) {
+    try {
+      fs.rmSync(temporary, { force: true });
+    } catch {
+      // Nothing more to do: the error below names the path.
+    }
+    throw cannotWrite(file, ioReason(err), option);
+  }
 }
