@@ -11,10 +11,12 @@ export const EventType = z.enum(EVENT_TYPES, { error: `expected one of ${EVENT_T
 export type EventType = z.infer<typeof EventType>;
 
 
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
+export const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
+/** A date, or a date-time with a time zone, that Date.parse reads: the one timestamp rule of the API. */
+export const isTimestamp = (s: string): boolean => ISO_DATE_TIME.test(s) && !Number.isNaN(Date.parse(s));
 const Timestamp = z
   .string({ error: 'expected an ISO 8601 date-time string' })
-  .refine((s) => ISO_DATE_TIME.test(s) && !Number.isNaN(Date.parse(s)), {
+  .refine(isTimestamp, {
     message: 'expected an ISO 8601 date-time with a time zone, e.g. 2026-11-29T10:00:00Z',
   });
 

@@ -1,4 +1,5 @@
 import { AppError } from '../errors';
+import { ISO_DATE_TIME } from '../../schemas/segment';
 
 /**
  * The period of an incident report: `--since` and `--until` as an ISO 8601 date-time, or as a time
@@ -10,7 +11,6 @@ export interface IncidentPeriod {
   readonly until: Date;
 }
 
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
 const RELATIVE = /^(\d{1,6})(m|h|d|w)$/;
 const UNIT_MS: Readonly<Record<string, number>> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 

@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import fc from 'fast-check';
+import ipaddr from 'ipaddr.js';
 import { truncateIp } from '../../engine/privacy/ip';
 import { DEFAULT_PROPERTIES_FILE, loadPropertiesPolicy, PropertiesPolicy } from '../../engine/privacy/properties-policy';
 import { containsPii, scrubText, scrubUrl } from '../../engine/privacy/scrub-text';
@@ -97,8 +99,21 @@ describe('truncateIp', () => {
     expect(truncateIp(ip)).toBe(expected);
   });
 
-  it.each([undefined, '', 'not an ip', '203.0.113', '203.0.113.256', '127.1', '203.0.113.77:8080'])('rejects %p', (ip) => {
+  it.each([undefined, '', 'not an ip', '203.0.113', '203.0.113.256', '127.1', '203.0.113.77:8080', '010.0.0.1', '1.2.3.4.5', '0x7f.0.0.1'])('rejects %p', (ip) => {
     expect(truncateIp(ip)).toBeUndefined();
+  });
+
+  it('answers as ipaddr.js does for any dotted string (the IPv4 fast path)', () => {
+    const part = fc.oneof(fc.nat({ max: 300 }).map(String), fc.constantFrom('00', '01', '0', '255', '256', '999', '1000', '', ' 1', '0x1', '1e2'));
+    fc.assert(
+      fc.property(fc.array(part, { minLength: 1, maxLength: 5 }), (parts) => {
+        const text = parts.join('.');
+        const expected = ipaddr.IPv4.isValidFourPartDecimal(text.trim()) ? `${ipaddr.IPv4.parse(text.trim()).octets.slice(0, 3).join('.')}.0` : undefined;
+        // Not IPv4 for ipaddr.js: then IPv6 or nothing, which the fast path leaves to it.
+        if (expected !== undefined || !ipaddr.IPv6.isValid(text.trim())) expect(truncateIp(text)).toBe(expected);
+      }),
+      { numRuns: 5_000 },
+    );
   });
 });
 

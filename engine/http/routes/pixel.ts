@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { EVENT_TYPES, type EventType } from '../../../schemas/segment';
-import { checkEvent } from '../../ingest/validate';
+import { type Checked, checkEvent } from '../../ingest/validate';
+import { checkFormEvent, type FormEvent } from '../../ingest/validate-form';
 import { publicLimitsOf } from '../public-limits';
 import { acceptedEvent, requestFacts } from './tracking-context';
 import type { TrackingDeps } from './tracking';
@@ -23,7 +24,7 @@ function sendGif(reply: FastifyReply, retryAfter = 0): FastifyReply {
 type Outcome = { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly retryAfter?: number };
 
 /** Query parameters of the hand-written form, `/t.gif?wk=KEY&t=page&aid=…` (see the README). */
-function simpleFormEvent(query: Record<string, string | undefined>): { writeKey?: string; type: string; event: Record<string, unknown> } {
+function simpleFormEvent(query: Record<string, string | undefined>): { writeKey?: string; type: string; event: FormEvent } {
   const properties: Record<string, string> = {};
   for (const [key, value] of Object.entries(query)) {
     if (key.startsWith('p.') && value !== undefined) properties[key.slice(2)] = value;
@@ -31,7 +32,7 @@ function simpleFormEvent(query: Record<string, string | undefined>): { writeKey?
   if (query.url !== undefined) properties.url = query.url;
   if (query.ref !== undefined) properties.referrer = query.ref;
   if (query.title !== undefined) properties.title = query.title;
-  const event: Record<string, unknown> = { properties };
+  const event: FormEvent = { properties };
   if (query.aid !== undefined) event.anonymousId = query.aid;
   if (query.uid !== undefined) event.userId = query.uid;
   if (query.e !== undefined) event.event = query.e;
@@ -51,8 +52,11 @@ function decodeData(data: string | undefined): Record<string, unknown> | undefin
   }
 }
 
-async function accept(deps: TrackingDeps, request: FastifyRequest, type: string, writeKey: unknown, event: Record<string, unknown> | undefined): Promise<Outcome> {
-  if (!event) return { ok: false, reason: 'malformed_data' };
+/** The check for each form: the general one for Segment's JSON pixel, the fast one for `/t.gif`'s flat strings. */
+type Check = (receivedAt: Date) => Checked;
+
+async function accept(deps: TrackingDeps, request: FastifyRequest, type: string, writeKey: unknown, check: Check | undefined): Promise<Outcome> {
+  if (!check) return { ok: false, reason: 'malformed_data' };
   if (!(EVENT_TYPES as readonly string[]).includes(type)) return { ok: false, reason: 'unknown_type' };
   if (typeof writeKey !== 'string' || writeKey.length === 0) return { ok: false, reason: 'missing_write_key' };
   let sourceId: string | undefined;
@@ -65,7 +69,7 @@ async function accept(deps: TrackingDeps, request: FastifyRequest, type: string,
   const wait = publicLimitsOf(deps).source(sourceId, 'pixel');
   if (wait > 0) return { ok: false, reason: 'rate_limited', retryAfter: wait };
   const receivedAt = new Date();
-  const checked = checkEvent(event, type as EventType, receivedAt, undefined);
+  const checked = check(receivedAt);
   if (!checked.ok) return { ok: false, reason: checked.code === 'PAYLOAD_TOO_LARGE' ? 'too_large' : 'invalid_event' };
   const accepted = acceptedEvent(sourceId, checked, receivedAt, requestFacts(request));
   // An image answers the same whatever happens next, so the pixel does not wait for Redis: it
@@ -104,7 +108,9 @@ export async function pixelRoutes(app: FastifyInstance, deps: TrackingDeps): Pro
   app.get<{ Params: { type: string }; Querystring: { data?: string } }>('/v1/pixel/:type', (request, reply) => {
     if (limited(request, reply)) return undefined;
     const event = decodeData(typeof request.query.data === 'string' ? request.query.data : undefined);
-    return respond(request, reply, accept(deps, request, request.params.type, event?.writeKey, event));
+    const type = request.params.type as EventType;
+    const check = event && ((receivedAt: Date) => checkEvent(event, type, receivedAt, undefined));
+    return respond(request, reply, accept(deps, request, type, event?.writeKey, check));
   });
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/t.gif', (request, reply) => {
@@ -113,6 +119,6 @@ export async function pixelRoutes(app: FastifyInstance, deps: TrackingDeps): Pro
       Object.entries(request.query ?? {}).map(([k, v]) => [k, Array.isArray(v) ? String(v[0]) : v]),
     ) as Record<string, string | undefined>;
     const { writeKey, type, event } = simpleFormEvent(query);
-    return respond(request, reply, accept(deps, request, type, writeKey, event));
+    return respond(request, reply, accept(deps, request, type, writeKey, (receivedAt) => checkFormEvent(event, type as EventType, receivedAt)));
   });
 }
