@@ -1,24 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { createSource } from '../../engine/ingest/sources';
 import { startTestEngine, type TestEngine } from '../support/engine';
 import { waitFor } from '../support/wait';
+import { axeViolations, describeViolations } from './support/axe';
 import { ARTIFACTS_DIR, deviceStorage, type KitPage, launchChromium, openKitPage } from './support/browser';
 import { type RecordingProxy, startRecordingProxy } from './support/recorder';
 import { shopPage, startTestSite, type TestSite } from './support/site';
 import { ledgerRows } from './support/stores';
 
 jest.setTimeout(90_000);
-
-const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: Array<{ target: unknown; failureSummary?: string }>;
-}
 
 /** The element that has the focus, looking into shadow roots: its id, its action, or its text. */
 const FOCUSED = `(() => {
@@ -65,14 +57,6 @@ describe('consent pop-up in Chromium: accessible, keyboard-only, from purposes.y
     await kit.page.goto(`${site.allowedOrigin}${pagePath}`);
     return { source, kit, page: kit.page };
   }
-
-  async function axeViolations(page: Page): Promise<AxeViolation[]> {
-    await page.addScriptTag({ content: AXE_SOURCE });
-    const result = (await page.evaluate('axe.run(document, { resultTypes: ["violations"] })')) as { violations: AxeViolation[] };
-    return result.violations;
-  }
-  const describeViolations = (violations: AxeViolation[]) =>
-    violations.map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.map((n) => `${JSON.stringify(n.target)} ${n.failureSummary ?? ''}`).join('; ')}`);
 
   it('shows each purpose of the notice with its description, legal basis and retention, in English, and passes axe-core', async () => {
     const { page } = await shop('/en', { consent: 'auto', 'preferences-url': '/privacy' });

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import net from 'node:net';
 import { sql } from 'kysely';
 import type { Browser } from 'playwright-core';
 import { createSource } from '../../engine/ingest/sources';
-import { startTestEngine, type TestEngine } from '../support/engine';
+import type { TestEngine } from '../support/engine';
 import { shippedCatalog } from '../support/rules';
-import { startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
+import type { TestSmtpServer } from '../support/smtp-server';
 import { waitFor } from '../support/wait';
-import { deviceStorage, type KitPage, launchChromium, openKitPage } from './support/browser';
+import { deviceStorage, type KitPage, openKitPage } from './support/browser';
+import { type MailEngine, startMailEngine } from './support/mail-engine';
 import { type RecordingProxy, startRecordingProxy } from './support/recorder';
 import { shopPage, startTestSite, type TestSite } from './support/site';
 import { ledgerRows } from './support/stores';
@@ -29,14 +29,6 @@ function newsletterForm(label: string): string {
 </form>`;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /**
  * Form capture in a real browser: the declared fields only, sent as consent (a pending double
  * opt-in, as email_marketing asks) and identify, with the hash of the consent box's label in the
@@ -44,6 +36,7 @@ async function freePort(): Promise<number> {
  * with that hash.
  */
 describe('website kit (cf.js) in Chromium: form capture with double opt-in', () => {
+  let harness: MailEngine;
   let smtp: TestSmtpServer;
   let engine: TestEngine;
   let site: TestSite;
@@ -52,23 +45,16 @@ describe('website kit (cf.js) in Chromium: form capture with double opt-in', () 
   const open: KitPage[] = [];
 
   beforeAll(async () => {
-    smtp = await startTestSmtpServer();
-    // PUBLIC_URL is the engine's own address, so the link in the email works in the browser.
-    const port = await freePort();
-    [engine, site, browser] = await Promise.all([
-      startTestEngine({ SMTP_URL: smtp.url, HTTP_PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` }, ['events', 'email']),
-      startTestSite(),
-      launchChromium(),
-    ]);
+    // PUBLIC_URL is the engine's own address (support/mail-engine.ts), so the link in the email works in the browser.
+    [harness, site] = await Promise.all([startMailEngine({ queues: ['events', 'email'] }), startTestSite()]);
+    ({ engine, smtp, browser } = harness);
     proxy = await startRecordingProxy(engine.url);
   });
   afterAll(async () => {
     await Promise.all(open.map((p) => p.close()));
-    await browser?.close();
     await proxy?.close();
     await site?.close();
-    await engine?.stop();
-    await smtp?.close();
+    await harness?.close();
   });
 
   async function shop(pagePath: string, label: string) {

@@ -1,13 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
 import { findProfileId } from '../../engine/identity/lookup';
 import { subscribeWithDoubleOptIn } from '../support/double-opt-in';
-import { startTestEngine, type TestEngine } from '../support/engine';
 import { rulesWithoutQuietHours } from '../support/sends';
-import { startTestSmtpServer, type TestSmtpServer } from '../support/smtp-server';
-import { waitFor } from '../support/wait';
-import { ARTIFACTS_DIR, type KitPage, launchChromium, openKitPage } from './support/browser';
+import { ARTIFACTS_DIR, type KitPage, openKitPage } from './support/browser';
+import { linkIn, type MailEngine, startMailEngine, waitForMail } from './support/mail-engine';
 
 jest.setTimeout(90_000);
 
@@ -17,38 +14,25 @@ jest.setTimeout(90_000);
  * purpose and press the button; the ledger records the withdrawal, made on the preference page.
  */
 describe('preference page in Chromium, from a real email', () => {
-  let engine: TestEngine;
-  let smtp: TestSmtpServer;
-  let browser: Browser;
+  let harness: MailEngine;
   let kit: KitPage | undefined;
 
   beforeAll(async () => {
-    smtp = await startTestSmtpServer();
-    [engine, browser] = await Promise.all([
-      startTestEngine({ SMTP_URL: smtp.url, RULES_DIR: rulesWithoutQuietHours() }, ['events', 'email', 'journeys']),
-      launchChromium(),
-    ]);
-    fs.mkdirSync(ARTIFACTS_DIR, { recursive: true });
+    harness = await startMailEngine({ env: { RULES_DIR: rulesWithoutQuietHours() }, queues: ['events', 'email', 'journeys'] });
   });
   afterAll(async () => {
     await kit?.close();
-    await browser?.close();
-    await engine?.stop();
-    await smtp?.close();
+    await harness?.close();
   });
 
   it('unticking a purpose and saving withdraws it: one ledger row, method preference_page', async () => {
+    const { engine, smtp, browser } = harness;
     const email = 'pref.reader@example.com';
     await subscribeWithDoubleOptIn(engine, smtp, { userId: 'pref-reader', email });
-    // The welcome the engine sends once the subscription is confirmed: its preferences link.
-    const welcome = await waitFor(async () => smtp.messages.find((m) => m.to.includes(email) && m.subject.startsWith('Welcome')), {
-      what: `the welcome email: ${smtp.messages.map((m) => m.subject).join(' | ')}`,
-      timeoutMs: 20_000,
-    });
-    const link = /(https?:\/\/[^\s"<>]+\/p\/[A-Za-z0-9_.-]+)/.exec(welcome.text)?.[1];
-    expect(link).toBeDefined();
-    // The email names PUBLIC_URL; the engine under test listens on a free port.
-    const url = (link as string).replace(/^https?:\/\/[^/]+/, engine.url);
+    // The welcome the engine sends once the subscription is confirmed: its preferences link, which
+    // names PUBLIC_URL, the engine's own address.
+    const url = linkIn(await waitForMail(smtp, email, 'Welcome'), 'preferences');
+    expect(url.startsWith(`${engine.url}/p/`)).toBe(true);
 
     const db = engine.services.databases.db;
     const profileId = (await findProfileId(engine.services.databases.vaultDb, engine.services.keys, [{ userId: 'pref-reader' }])) as string;

@@ -165,6 +165,12 @@ describe('sending: relay failures, hard bounces, withdrawal after scheduling', (
     const tampered = await fetch(`${engine.url}${click.slice(0, -3)}abc`, { redirect: 'manual' });
     expect(tampered.status).toBe(400);
     expect(tampered.headers.get('location')).toBeNull();
+    // In the reader's language, as the other pages are.
+    const inPolish = await fetch(`${engine.url}${click.slice(0, -3)}abc`, { redirect: 'manual', headers: { 'accept-language': 'pl-PL,pl;q=0.9,en;q=0.5' } });
+    expect(inPolish.status).toBe(400);
+    const page = await inPolish.text();
+    expect(page).toContain('<html lang="pl">');
+    expect(page).toContain('Ten link jest niepełny lub został zmieniony.');
   });
 
   it('a withdrawal committed after scheduling: zero sends, the skip recorded with its reason', async () => {

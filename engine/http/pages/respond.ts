@@ -55,6 +55,8 @@ export function preferredLanguage(request: FastifyRequest, available: readonly s
       const [tag = '', q] = part.trim().split(';q=');
       return { tag: tag.toLowerCase(), q: q === undefined ? 1 : Number(q) || 0 };
     })
+    // q=0 means "not acceptable" (RFC 9110 §12.4.2); the sort is stable, so equal q keep their order.
+    .filter(({ q }) => q > 0)
     .sort((a, b) => b.q - a.q);
   for (const { tag } of wanted) {
     const match = available.find((lang) => lang.toLowerCase() === tag || lang.toLowerCase() === tag.split('-')[0]);

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { escapeHtml } from './layout';
 import { sendPage } from './respond';
+import { fillText, PAGE_STRINGS, pageLanguage } from './strings';
 
 /**
  * Cross-site request forgery on the pages' forms (ASVS 5.0 V3.5.1). The pages carry no session: what
@@ -23,10 +23,15 @@ import { sendPage } from './respond';
  * (pixels, opens, clicks) record events by design, never consent or erasure.
  */
 
+/** Why a request must be refused; logged as is, and shown to the person in their language. */
+export type CrossSiteReason = 'fetch_metadata_cross_site' | 'unverifiable_origin' | 'other_origin';
+
+const REASON_TEXT = { fetch_metadata_cross_site: 'crossSiteFetchSite', unverifiable_origin: 'crossSiteUnverifiable', other_origin: 'crossSiteOtherOrigin' } as const;
+
 /** Why the request must be refused, or undefined when it may go on. Never echoes the header. */
-export function crossSiteReason(request: FastifyRequest, publicOrigin: string): string | undefined {
+export function crossSiteReason(request: FastifyRequest, publicOrigin: string): CrossSiteReason | undefined {
   const site = request.headers['sec-fetch-site'];
-  if (site === 'cross-site' || site === 'same-site') return 'your browser says it was sent from another website';
+  if (site === 'cross-site' || site === 'same-site') return 'fetch_metadata_cross_site';
   if (site === 'same-origin') return undefined;
   const origin = request.headers.origin;
   if (origin === undefined) return undefined;
@@ -34,9 +39,9 @@ export function crossSiteReason(request: FastifyRequest, publicOrigin: string): 
   try {
     sent = new URL(origin).origin;
   } catch {
-    return 'it was sent from a page whose origin cannot be verified';
+    return 'unverifiable_origin';
   }
-  return sent === publicOrigin ? undefined : 'it was sent from another website';
+  return sent === publicOrigin ? undefined : 'other_origin';
 }
 
 /** The origin (scheme, host, port) of PUBLIC_URL, as browsers write it in the Origin header. */
@@ -44,14 +49,16 @@ export function originOf(publicUrl: string): string {
   return new URL(publicUrl).origin;
 }
 
-export function refuseCrossSite(reply: FastifyReply, reason: string): FastifyReply {
+export function refuseCrossSite(request: FastifyRequest, reply: FastifyReply, reason: CrossSiteReason): FastifyReply {
+  const lang = pageLanguage(request);
+  const t = PAGE_STRINGS[lang];
   return sendPage(
     reply,
     403,
-    'en',
-    'This form was sent from another website',
-    `<p class="notice error">Nothing was changed: ${escapeHtml(reason)}. A page of another website may have tried to act in your name.</p>
-<p>If it was you, open the link from our email again and use the form on that page.</p>`,
+    lang,
+    t.crossSiteTitle,
+    `<p class="notice error" role="alert">${fillText(t.crossSiteBody, { reason: t[REASON_TEXT[reason]] })}</p>
+<p>${fillText(t.crossSiteAgain, {})}</p>`,
   );
 }
 
@@ -63,6 +70,6 @@ export function guardFormPosts(app: FastifyInstance, publicUrl: string): void {
     const reason = crossSiteReason(request, publicOrigin);
     if (reason === undefined) return;
     request.log.info({ path: request.routeOptions.url, reason }, 'cross-site form post refused');
-    return refuseCrossSite(reply, reason);
+    return refuseCrossSite(request, reply, reason);
   });
 }

@@ -16,8 +16,9 @@ import { enqueueConfirmations } from '../../runtime/batch';
 import { reactToConsent } from '../../automation/react-to-consent';
 import { relayAfterCommit } from '../../outbox/relay-after-commit';
 import { describeZodError, sendError } from '../errors';
-import { escapeHtml } from '../pages/layout';
-import { acceptForms, formValues, sendPage } from '../pages/respond';
+import { confirmPage as showConfirmPage } from '../pages/confirm-page';
+import { acceptForms, formValues } from '../pages/respond';
+import { type PageLanguage, pageLanguage } from '../pages/strings';
 import { authenticate, objectBody, type TrackingDeps } from './tracking';
 import { requestFacts } from './tracking-context';
 import { crossSiteReason, originOf, refuseCrossSite } from '../pages/same-origin';
@@ -100,23 +101,16 @@ export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Pr
       .send({ success: true, ...duplicate, consent: consentSummary(catalog, state, pending) });
   });
 
+  // The double opt-in pages, in the browser's language (English or Polish, pages/strings.ts).
   async function confirmPage(request: FastifyRequest, reply: FastifyReply, token: string | undefined, act: boolean) {
+    const lang = pageLanguage(request);
     const link = token ? verifyLink(deps.keys.linkSigning, 'confirm', token) : { ok: false as const };
-    if (!link.ok) {
-      return sendPage(reply, 400, 'en', 'This link is not valid',
-        '<p class="notice error">This confirmation link is incomplete or has been altered, so nothing was changed. Open the link from the email again, or sign up again to get a new one.</p>');
-    }
+    if (!link.ok) return showConfirmPage(reply, lang, { kind: 'invalid' });
     const id = link.payload.c;
     if (!act) {
       const state = await confirmationState(deps.databases.db, id);
-      if (state.state === 'pending') {
-        // A button, not an automatic grant: mail scanners open links, and only the person may consent.
-        return sendPage(reply, 200, 'en', 'Confirm your subscription',
-          `<p>Please confirm that you want to receive our emails.</p>
-<form method="post" action="confirm"><input type="hidden" name="token" value="${escapeHtml(token as string)}"><button type="submit">Yes, subscribe me</button></form>
-<p class="muted">If you did not sign up, ignore this page: nothing happens without your click, and the request lapses on ${escapeHtml(state.expiresAt.toISOString().slice(0, 10))}.</p>`);
-      }
-      return outcomePage(reply, state.state === 'confirmed' ? { outcome: 'already_confirmed', profileId: state.profileId, purposes: state.purposes } : { outcome: state.state });
+      if (state.state === 'pending') return showConfirmPage(reply, lang, { kind: 'question', token: token as string, expiresAt: state.expiresAt });
+      return outcomePage(reply, lang, state.state === 'confirmed' ? { outcome: 'already_confirmed', profileId: state.profileId, purposes: state.purposes } : { outcome: state.state });
     }
     let outboxRows = 0;
     const outcome = await confirmSubscription(deps.databases.db, id, { ipPrefix: truncateIp(request.ip) }, new Date(), async (trx, profileId) => {
@@ -125,21 +119,19 @@ export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Pr
       else request.log.error({ error: reacted.error }, 'the rules failed after a confirmation; it is recorded and the person marked for a re-check');
     });
     await relayAfterCommit(deps, outboxRows);
-    return outcomePage(reply, outcome);
+    return outcomePage(reply, lang, outcome);
   }
 
-  function outcomePage(reply: FastifyReply, outcome: Awaited<ReturnType<typeof confirmSubscription>>) {
+  function outcomePage(reply: FastifyReply, lang: PageLanguage, outcome: Awaited<ReturnType<typeof confirmSubscription>>) {
     switch (outcome.outcome) {
       case 'expired':
-        return sendPage(reply, 410, 'en', 'This link has expired', '<p class="notice error">This confirmation link has expired, so nothing was changed. Sign up again to get a new one.</p>');
+        return showConfirmPage(reply, lang, { kind: 'expired' });
       case 'not_found':
-        return sendPage(reply, 410, 'en', 'This link is no longer valid', '<p class="notice error">We hold no sign-up for this link any more, so nothing was changed.</p>');
+        return showConfirmPage(reply, lang, { kind: 'gone' });
       case 'confirmed':
       case 'already_confirmed': {
-        const prefs = preferenceLink(deps.config.http.publicUrl, deps.keys.linkSigning, outcome.profileId);
-        const lead = outcome.outcome === 'confirmed' ? 'Thank you: your subscription is confirmed.' : 'Your subscription was already confirmed.';
-        return sendPage(reply, 200, 'en', 'Subscription confirmed',
-          `<p class="notice">${lead}</p><p>You can change your choices or unsubscribe at any time on <a href="${escapeHtml(prefs)}">your preferences page</a>.</p>`);
+        const preferencesUrl = preferenceLink(deps.config.http.publicUrl, deps.keys.linkSigning, outcome.profileId);
+        return showConfirmPage(reply, lang, { kind: 'confirmed', already: outcome.outcome === 'already_confirmed', preferencesUrl });
       }
     }
   }
@@ -152,7 +144,7 @@ export async function consentRoutes(app: FastifyInstance, deps: ConsentDeps): Pr
     // In the handler, not a scope hook: the JSON POST /v1/consent beside it is called from other
     // sites by design (CORS allow-list), this form only from our own page (ASVS 5.0 V3.5.1).
     const crossSite = crossSiteReason(request, originOf(deps.config.http.publicUrl));
-    if (crossSite) return refuseCrossSite(reply, crossSite);
+    if (crossSite) return refuseCrossSite(request, reply, crossSite);
     const token = formValues(request, 'token')[0] ?? (request.query as Record<string, unknown>).token;
     return confirmPage(request, reply, typeof token === 'string' ? token : undefined, true);
   });

@@ -3,7 +3,8 @@ import { verifyLink } from '../../consent/links';
 import { recordEmailEvent } from '../../email/tracking';
 import { EventPartitions } from '../../events/partitions';
 import type { HttpDeps } from '../deps';
-import { sendPage } from '../pages/respond';
+import { pageLanguage } from '../pages/strings';
+import { trackedLinkInvalidPage } from '../pages/tracked-link-page';
 import { TRANSPARENT_GIF } from './pixel';
 
 /**
@@ -22,7 +23,7 @@ export async function emailTrackingRoutes(app: FastifyInstance, deps: HttpDeps):
   app.get('/c/:token', async (request, reply) => {
     const link = verifyLink(deps.keys.linkSigning, 'click', (request.params as { token: string }).token);
     if (!link.ok) {
-      return sendPage(reply, 400, 'en', 'This link is not valid', '<p class="notice error">This link is incomplete or has been altered. Open it again from the email.</p>');
+      return trackedLinkInvalidPage(reply, pageLanguage(request));
     }
     // The person gets where they were going even if recording fails.
     await recordEmailEvent(tracking(), link.payload.s, 'Email Clicked', link.payload.u).catch((err: unknown) => request.log.warn({ err }, 'click not recorded'));

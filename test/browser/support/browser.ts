@@ -39,10 +39,12 @@ export interface KitPage {
 
 /**
  * A fresh context (its own storage, cookies and cache) and page. `gpc` emulates Global Privacy
- * Control (`navigator.globalPrivacyControl === true`) before any script of the page runs.
+ * Control (`navigator.globalPrivacyControl === true`) before any script of the page runs; `locale`
+ * is also the browser's Accept-Language; `javaScriptEnabled: false` is a browser with scripts off
+ * (Playwright's own evaluate still works in it, the page's scripts do not run).
  */
-export async function openKitPage(browser: Browser, options: { gpc?: boolean; locale?: string } = {}): Promise<KitPage> {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 760 }, locale: options.locale ?? 'en-GB' });
+export async function openKitPage(browser: Browser, options: { gpc?: boolean; locale?: string; javaScriptEnabled?: boolean } = {}): Promise<KitPage> {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 760 }, locale: options.locale ?? 'en-GB', javaScriptEnabled: options.javaScriptEnabled ?? true });
   if (options.gpc) {
     await context.addInitScript(() => {
       Object.defineProperty((globalThis as unknown as PageGlobals).Navigator.prototype, 'globalPrivacyControl', { get: () => true, configurable: true });
