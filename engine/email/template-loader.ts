@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Liquid, LiquidError, toValueSync, Value, type StaticAnalysis, type Template, type Token } from 'liquidjs';
-import { isMap, isScalar, LineCounter, parseDocument, Scalar } from 'yaml';
-import { PART_VARIABLES, TEMPLATE_NAME, TEMPLATE_VARIABLES, TemplateFrontMatter, type TemplateProblem } from './template-format';
+import { PART_VARIABLES, TEMPLATE_NAME, TEMPLATE_VARIABLES, type TemplateProblem } from './template-format';
+import { type FrontMatter, readFrontMatter } from './template-front-matter';
+import { type Origin, Origins, liquidMessage } from './template-origins';
 import type { TemplateSet } from './templates';
 
 /**
@@ -43,41 +44,7 @@ interface PartFiles {
 
 export type LoadResult = { ok: true; templates: TemplateSet } | { ok: false; problems: TemplateProblem[] };
 
-/** Where line 1, column 1 of a piece of Liquid is in its file: bodies follow front matter, subjects sit in it. */
-interface Origin {
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
-}
-
-export class Origins {
-  private readonly byName = new Map<string, Origin>();
-  private readonly byInput = new Map<string, string>();
-
-  set(name: string, origin: Origin, input: string): void {
-    this.byName.set(name, origin);
-    if (!this.byInput.has(input)) this.byInput.set(input, name);
-  }
-
-  /** liquidjs leaves the file off some tokens (those of a failed lookup): their source text tells it. */
-  ofToken(token: Token, fallback?: string): Omit<TemplateProblem, 'message'> {
-    const [row = 1, col = 1] = token.getPosition();
-    return this.locate(token.file ?? this.byInput.get(token.input) ?? fallback, row, col);
-  }
-
-  locate(liquidFile: string | undefined, row: number, col: number): Omit<TemplateProblem, 'message'> {
-    const origin = (liquidFile && this.byName.get(liquidFile)) || { file: `templates/${liquidFile ?? '?'}`, line: 1, column: 1 };
-    return { file: origin.file, line: origin.line + row - 1, column: row === 1 ? origin.column + col - 1 : col };
-  }
-}
-
-/** liquidjs appends `, file:…, line:…, col:…` to its messages; the problem carries the position itself. */
-export function liquidMessage(err: LiquidError): string {
-  return (err.originalError?.message ?? err.message).replace(/(, file:.*?)?, line:\d+, col:\d+$/s, '');
-}
-
 const PARTIAL_TAGS = new Set(['layout', 'render', 'include']);
-const FRONT_KEYS = 'subject and preheader';
 
 export class Loader {
   private readonly problems: TemplateProblem[] = [];
@@ -171,92 +138,17 @@ export class Loader {
         part.text = entry.name;
         continue;
       }
-      const front = this.frontMatter(file, entry.name, text);
-      if (front) part.front = front;
+      const read = readFrontMatter(file, text, (...problem) => this.problem(...problem));
+      if (read) {
+        if (read.front) part.front = read.front;
+        this.sources[entry.name] = read.body;
+        this.origins.set(entry.name, { file, line: read.bodyLine, column: 1 }, read.body);
+      }
       part.html = entry.name;
     }
   }
 
   /** Splits `---` YAML `---` from the body; the body keeps its place in the file for positions. */
-  private frontMatter(file: string, name: string, text: string): FrontMatter | undefined {
-    const lines = text.split('\n');
-    if (lines[0]?.trimEnd() !== '---') {
-      this.problem(file, 1, 1, `a template starts with front matter: a line ---, subject: "…" (and preheader: "…"), a line ---, then the HTML`);
-      return undefined;
-    }
-    const end = lines.findIndex((line, i) => i > 0 && line.trimEnd() === '---');
-    if (end < 0) {
-      this.problem(file, 1, 1, 'the front matter is not closed: end it with a line ---');
-      return undefined;
-    }
-    const body = lines.slice(end + 1).join('\n');
-    this.sources[name] = body;
-    this.origins.set(name, { file, line: end + 2, column: 1 }, body);
-
-    const lineCounter = new LineCounter();
-    const doc = parseDocument(lines.slice(1, end).join('\n'), { lineCounter, prettyErrors: false });
-    // The YAML starts on the file's second line.
-    const at = (offset: number) => {
-      const { line, col } = lineCounter.linePos(offset);
-      return { line: line + 1, column: col };
-    };
-    if (doc.errors.length > 0) {
-      for (const e of doc.errors) {
-        const { line, column } = at(e.pos[0]);
-        this.problem(file, line, column, e.message.split('\n')[0] ?? e.message);
-      }
-      return undefined;
-    }
-    // Only scalars are wanted: anything else (`subject: {{ first_name }}` is a YAML map) stands in as
-    // {} for the schema to refuse, rather than being converted (and warned about) by yaml.
-    const contents = doc.contents;
-    const data: unknown = isMap(contents)
-      ? Object.fromEntries(contents.items.map((p) => [String(isScalar(p.key) ? p.key.value : p.key), p.value === null ? null : isScalar(p.value) ? p.value.value : {}]))
-      : contents === null
-        ? {}
-        : isScalar(contents)
-          ? contents.value
-          : [];
-    const nodeAt = (key: string) => {
-      if (!isMap(doc.contents)) return undefined;
-      const pair = doc.contents.items.find((p) => isScalar(p.key) && p.key.value === key);
-      return pair;
-    };
-    const parsed = TemplateFrontMatter.safeParse(data);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) {
-        if (issue.code === 'unrecognized_keys') {
-          for (const key of issue.keys) {
-            const range = (nodeAt(key)?.key as Scalar | undefined)?.range;
-            const { line, column } = range ? at(range[0]) : { line: 1, column: 1 };
-            this.problem(file, line, column, `unknown key "${key}": the front matter has ${FRONT_KEYS}`);
-          }
-          continue;
-        }
-        const key = String(issue.path[0] ?? '');
-        const pair = key ? nodeAt(key) : undefined;
-        const range = ((pair?.value ?? pair?.key) as Scalar | undefined)?.range;
-        const { line, column } = range ? at(range[0]) : { line: 1, column: 1 };
-        this.problem(file, line, column, key && !issue.message.startsWith(key) ? `${key}: ${issue.message}` : issue.message);
-      }
-      return undefined;
-    }
-    // Exact for plain and quoted one-line strings; for block scalars (`>-`, `|`), the line they start on.
-    const origin = (key: string): Origin => {
-      const value = nodeAt(key)?.value;
-      if (!isScalar(value) || !value.range) return { file, line: 2, column: 1 };
-      const { line, column } = at(value.range[0]);
-      const quoted = value.type === Scalar.QUOTE_DOUBLE || value.type === Scalar.QUOTE_SINGLE;
-      const block = value.type === Scalar.BLOCK_FOLDED || value.type === Scalar.BLOCK_LITERAL;
-      return block ? { file, line: line + 1, column: 1 } : { file, line, column: column + (quoted ? 1 : 0) };
-    };
-    return {
-      subject: parsed.data.subject,
-      subjectOrigin: origin('subject'),
-      ...(parsed.data.preheader !== undefined ? { preheader: parsed.data.preheader, preheaderOrigin: origin('preheader') } : {}),
-    };
-  }
-
   /** Parses each piece of a template on its own, so that one mistake does not hide the others. */
   private draft(name: string, part: PartFiles, html: Liquid, plain: Liquid): { file: string; pieces: Piece[]; parsed?: Parsed } | undefined {
     if (!part.html) {
@@ -445,13 +337,6 @@ export class Loader {
   private sorted(): TemplateProblem[] {
     return [...this.problems].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column);
   }
-}
-
-interface FrontMatter {
-  readonly subject: string;
-  readonly subjectOrigin: Origin;
-  readonly preheader?: string;
-  readonly preheaderOrigin?: Origin;
 }
 
 /** A tag's nested templates, without loading partials (liquidjs's children() is a generator). */

@@ -1,6 +1,7 @@
 import { type Liquid, LiquidError, type Template } from 'liquidjs';
 import { htmlToText, tidyText } from './html-to-text';
-import { type LoadResult, Loader, liquidMessage, type Origins, type Parsed } from './template-loader';
+import { type LoadResult, Loader, type Parsed } from './template-loader';
+import { liquidMessage, type Origins } from './template-origins';
 import type { RenderedEmail, TemplateVars } from './template-format';
 
 export * from './template-format';
