@@ -40,6 +40,17 @@ export async function syncBroadcastSchedulers(queues: Queues, compiled: Compiled
   log.debug({ broadcasts: [...wanted] }, 'broadcast schedulers in step with the rules');
 }
 
+/**
+ * The broadcast schedulers the rule set wants that the queue does not have: none, unless Redis lost
+ * its data (a flush, a failover to an empty replica, a restore of an old snapshot). Job schedulers
+ * live only in Redis, and the upsert above runs at a worker's start and at a rules reload: without a
+ * check, a broadcast whose scheduler was lost would never tick again (test/faults/redis-flush.fault.ts).
+ */
+export async function missingBroadcastSchedulers(queues: Queues, compiled: CompiledRuleSet): Promise<string[]> {
+  const have = new Set(await queues.schedulerIds('broadcasts'));
+  return compiled.scheduled.filter((c) => 'schedule' in c.file.trigger && !have.has(schedulerId(c.id))).map((c) => schedulerId(c.id));
+}
+
 /** The tick a job belongs to: the latest cron occurrence at or before now (a job may start late). */
 export function tickOf(cron: string, timezone: string, now: Date): Date {
   return CronExpressionParser.parse(cron, { currentDate: new Date(now.getTime() + 1_000), tz: timezone }).prev().toDate();

@@ -27,6 +27,16 @@ function pgPool(url: string, size: number, applicationName: string, log: Logger)
   // An idle client losing its connection (PostgreSQL restarted) must not crash the process; the pool
   // replaces it on next use.
   pool.on('error', (err) => log.warn({ err }, 'idle PostgreSQL connection lost'));
+  // A client checked out of the pool (a transaction between two statements, a batch awaiting Redis)
+  // that loses its connection emits 'error' on the client itself: pg-pool takes its own listener off
+  // while the client is out, and an 'error' event nobody listens to ends the process. A PostgreSQL
+  // restart (SQLSTATE 57P01, "terminating connection due to administrator command") killed both
+  // events workers this way (test/faults/postgres-restart.fault.ts). With a listener, the next
+  // statement on that client fails instead (it is no longer queryable), its transaction rolls back,
+  // the job retries with backoff, and the pool drops the client when it is released.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => log.warn({ err }, 'PostgreSQL connection lost while in use'));
+  });
   return pool;
 }
 

@@ -128,7 +128,7 @@ async function prepare(deps: SendDeps, claiming: Promise<Array<Claimed | SendOut
   } catch (err) {
     // The sends were claimed: release them, so the jobs' retries claim them again.
     const reason = `retrying: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
-    await Promise.allSettled(claimed.map((c) => finish({ sendId: c.sendId, state: 'scheduled', reason })));
+    await Promise.allSettled(claimed.map((c) => recordEnd(finish, { sendId: c.sendId, state: 'scheduled', reason })));
     throw err;
   }
   return claims.map((c): Prepared => {
@@ -256,7 +256,7 @@ async function deliver(deps: SendDeps, rules: Rules, ready: Ready, now: Date, fi
     if (err instanceof DeliveryError && err.permanent) {
       // Without a reply code the relay never saw it: the message itself was refused here (mime.ts).
       const reason = `${err.responseCode === undefined ? 'not sent' : 'refused by the relay'}: ${err.message}`.slice(0, 500);
-      await finish({ sendId, state: 'failed', reason });
+      await recordEnd(finish, { sendId, state: 'failed', reason });
       // 5.1.x: the mailbox does not exist (RFC 3463): never mail it again.
       if (/\b5\.1\.\d\b/.test(err.message)) {
         await deps.databases.db
@@ -268,11 +268,37 @@ async function deliver(deps: SendDeps, rules: Rules, ready: Ready, now: Date, fi
       return { state: 'failed', reason };
     }
     // Transient: back to scheduled, and the queue retries with backoff.
-    await finish({ sendId, state: 'scheduled', reason: `retrying: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500) });
+    await recordEnd(finish, { sendId, state: 'scheduled', reason: `retrying: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500) });
     throw err;
   }
-  await finish({ sendId, state: 'sent', reason: null, sentAt: new Date(), messageId: claimed.messageId });
+  await recordEnd(finish, { sendId, state: 'sent', reason: null, sentAt: new Date(), messageId: claimed.messageId });
   return { state: 'sent', messageId: claimed.messageId };
+}
+
+/**
+ * How long a claimed send keeps trying to record how it ended (well within STALE_CLAIM_MS and the
+ * job's timeout). A claimed row whose end could not be written stays `sending`: the job's retry finds
+ * the claim fresh and completes, and only the stale-claim sweep takes the send over, two to three
+ * minutes later, sending it again if the relay had taken it. A PostgreSQL restart did both: 64 of 294
+ * emails delivered twice (their `sent` not written), and sends released after a failed vault read
+ * left `sending` until the sweep (test/faults/postgres-restart.fault.ts). The worker knows how each
+ * send ended, so it waits a little for the database rather than forget.
+ */
+const RECORD_END_FOR_MS = 30_000;
+
+async function recordEnd(finish: Finish, row: FinishRow): Promise<void> {
+  const giveUpAt = Date.now() + RECORD_END_FOR_MS;
+  for (let delay = 250; ; delay = Math.min(delay * 2, 4_000)) {
+    try {
+      await finish(row);
+      return;
+    } catch (err) {
+      // Past the budget: the job fails, the claim goes stale, and the sweep's take-over sends again
+      // (with the same Message-ID: the SMTP window, docs/reliability.md scenario 6c).
+      if (Date.now() + delay > giveUpAt) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }
 
 /**
