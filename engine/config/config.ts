@@ -2,8 +2,10 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { DomainRateLimit } from './domain-rate-limits';
 import { EnvSchema, type HttpRateLimit, SECRET_VARIABLES } from './env-schema';
+import { hasHashTag, type RedisClusterTarget } from './redis-cluster-env';
 
 export type { HttpRateLimit } from './env-schema';
+export type { RedisClusterTarget } from './redis-cluster-env';
 
 export type RedisTarget = { readonly kind: 'url'; readonly url: string } | { readonly kind: 'embedded' };
 
@@ -21,6 +23,8 @@ export interface Config {
     /** Whether REDIS_URL was given: only a defaulted URL may fall back to an embedded redis-server. */
     readonly urlExplicit: boolean;
     readonly embedded: 'auto' | 'always' | 'off';
+    /** REDIS_CLUSTER_NODES: a Redis Cluster's seed nodes; set, `url` is unused and nothing is embedded. */
+    readonly cluster: RedisClusterTarget | undefined;
   };
   readonly email: {
     /** Unset: messages are written as `.eml` files under `dataDir/outbox`. */
@@ -154,14 +158,24 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       throw new ConfigError(`invalid configuration: ${name} and ${name}_FILE are both set; set one of them`);
     }
   }
+  if (e.REDIS_CLUSTER_NODES && e.REDIS_URL) {
+    throw new ConfigError('invalid configuration: REDIS_URL and REDIS_CLUSTER_NODES are both set; set REDIS_URL for one Redis, or REDIS_CLUSTER_NODES for a Redis Cluster');
+  }
+  if (e.REDIS_CLUSTER_NODES && !hasHashTag(e.QUEUE_PREFIX)) {
+    throw new ConfigError(
+      `invalid configuration: QUEUE_PREFIX=${JSON.stringify(e.QUEUE_PREFIX)} has no hash tag, which a Redis Cluster (REDIS_CLUSTER_NODES) needs: wrap it, or a part of it, in braces, such as {cf}`,
+    );
+  }
   const dataDir = path.resolve(cwd, e.DATA_DIR);
   const config: Config = {
     env: e.NODE_ENV,
     database: { url: e.DATABASE_URL, vaultUrl: e.VAULT_DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE },
     redis: {
       url: e.REDIS_URL ?? 'redis://127.0.0.1:6379',
-      urlExplicit: e.REDIS_URL !== undefined,
+      // A cluster is as explicit as a URL: never replaced by an embedded redis-server.
+      urlExplicit: e.REDIS_URL !== undefined || e.REDIS_CLUSTER_NODES !== undefined,
       embedded: e.EMBEDDED_REDIS,
+      cluster: e.REDIS_CLUSTER_NODES,
     },
     email: {
       smtpUrl: e.SMTP_URL,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseAddress, parseMailbox } from '../email/address';
 import { DomainRateLimits } from './domain-rate-limits';
+import { redisClusterNodes } from './redis-cluster-env';
 import { retentionBatchSize, retentionCron, retentionMonths } from './retention-env';
 
 /**
@@ -95,6 +96,8 @@ export const EnvSchema = z.object({
   VAULT_DATABASE_URL: z.preprocess(emptyAsUnset, postgresUrl),
   DATABASE_POOL_SIZE: z.preprocess(emptyAsUnset, positiveInt('a positive integer').default(10)),
   REDIS_URL: z.preprocess(emptyAsUnset, redisUrl.optional()),
+  // A Redis Cluster instead of one Redis (engine/config/redis-cluster-env.ts); excludes REDIS_URL.
+  REDIS_CLUSTER_NODES: z.preprocess(emptyAsUnset, redisClusterNodes.optional()),
   EMBEDDED_REDIS: z.preprocess(
     emptyAsUnset,
     z.enum(['auto', 'always', 'off'], { error: 'expected auto, always or off' }).default('auto'),
@@ -175,6 +178,7 @@ export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   'DATABASE_URL',
   'VAULT_DATABASE_URL',
   'REDIS_URL',
+  'REDIS_CLUSTER_NODES',
   'SMTP_URL',
   'ERASURE_WEBHOOKS',
   'ERASURE_WEBHOOK_SECRET',

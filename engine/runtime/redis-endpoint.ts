@@ -19,7 +19,7 @@ async function reachable(url: string, log: Logger): Promise<boolean> {
 }
 
 /**
- * Which Redis to use: REDIS_URL when given; otherwise the default URL if something answers there;
+ * Which Redis to use: the cluster of REDIS_CLUSTER_NODES, or REDIS_URL when given; otherwise the default URL if something answers there;
  * otherwise (EMBEDDED_REDIS=auto, not in production) a private redis-server under DATA_DIR.
  * EMBEDDED_REDIS=always skips the probe.
  */
@@ -29,7 +29,9 @@ export async function resolveRedisEndpoint(
   log: Logger,
   searchPath: string,
 ): Promise<RedisEndpoint> {
-  const { url, urlExplicit, embedded } = config.redis;
+  const { url, urlExplicit, embedded, cluster } = config.redis;
+  // REDIS_CLUSTER_NODES: a Redis Cluster, never probed or replaced by an embedded redis-server.
+  if (cluster) return { cluster };
   const mayEmbed = !urlExplicit && embedded !== 'off' && config.env !== 'production';
   if (embedded === 'always' && urlExplicit) {
     log.warn('EMBEDDED_REDIS=always is ignored because REDIS_URL is set');

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { pingEveryMaster } from '../../redis/connection';
 import type { HttpDeps } from '../deps';
 
 const CHECK_TIMEOUT_MS = 2_000;
@@ -26,9 +27,9 @@ export function healthRoutes(app: FastifyInstance, deps: Pick<HttpDeps, 'databas
   // process restarted in a loop by its supervisor.
   app.get('/healthz', async () => ({ status: 'ok' }));
 
-  // Readiness: take traffic only while PostgreSQL and Redis both answer.
+  // Readiness: take traffic only while PostgreSQL and Redis (every master of a Redis Cluster) answer.
   app.get('/readyz', async (_request, reply) => {
-    const [postgres, redis] = await Promise.all([check(() => deps.databases.ping()), check(() => deps.redis.ping())]);
+    const [postgres, redis] = await Promise.all([check(() => deps.databases.ping()), check(() => pingEveryMaster(deps.redis))]);
     const ready = postgres === 'ok' && redis === 'ok';
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks: { postgres, redis } });
   });

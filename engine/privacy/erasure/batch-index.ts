@@ -70,6 +70,7 @@ export async function batchesHolding(
   const queue = queues.queue('events');
   const ids = await queue.getRanges([...states], 0, -1, true);
   if (ids.length === 0) return { holding: [], opened: 0 };
+  // One slot on a Redis Cluster: every key of a queue carries the prefix's hash tag (QUEUE_PREFIX).
   const pipeline = redis.pipeline();
   for (const id of ids) pipeline.hget(queue.toKey(id), 'timestamp');
   const stamps = (await pipeline.exec()) ?? [];

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
+import { clusterMasters } from '../../redis/connection';
 import type { Databases } from '../../db/connect';
 import { jobDefinition, isQueueName } from '../../queues/catalog';
 import { unseal } from '../../queues/sealing';
@@ -56,26 +57,30 @@ export async function deepScanRedis(redis: Redis, prefix: string, sealingKey: Bu
   const lowered = needles.map((n) => n.toLowerCase()).filter((n) => n.length >= 6);
   let keys = 0;
   let hits = 0;
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', '1000');
-    cursor = next;
-    for (const key of batch) {
-      keys++;
-      const type = await redis.type(key);
-      let text = key;
-      if (type === 'string') text += await redis.get(key);
-      else if (type === 'hash') {
-        const fields = await redis.hgetall(key);
-        text += JSON.stringify(fields) + jobText(key, fields, prefix, sealingKey);
-      } else if (type === 'list') text += JSON.stringify(await redis.lrange(key, 0, -1));
-      else if (type === 'set') text += JSON.stringify(await redis.smembers(key));
-      else if (type === 'zset') text += JSON.stringify(await redis.zrange(key, '0', '-1'));
-      else if (type === 'stream') text += JSON.stringify(await redis.xrange(key, '-', '+'));
-      const lower = text.toLowerCase();
-      if (lowered.some((n) => lower.includes(n))) hits++;
-    }
-  } while (cursor !== '0');
+  // SCAN walks the keys of the node it is sent to: on a Redis Cluster, every master in turn (each
+  // holds its own slots' keys; reading the values goes through the cluster client, routed by key).
+  for (const node of clusterMasters(redis)) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', '1000');
+      cursor = next;
+      for (const key of batch) {
+        keys++;
+        const type = await redis.type(key);
+        let text = key;
+        if (type === 'string') text += await redis.get(key);
+        else if (type === 'hash') {
+          const fields = await redis.hgetall(key);
+          text += JSON.stringify(fields) + jobText(key, fields, prefix, sealingKey);
+        } else if (type === 'list') text += JSON.stringify(await redis.lrange(key, 0, -1));
+        else if (type === 'set') text += JSON.stringify(await redis.smembers(key));
+        else if (type === 'zset') text += JSON.stringify(await redis.zrange(key, '0', '-1'));
+        else if (type === 'stream') text += JSON.stringify(await redis.xrange(key, '-', '+'));
+        const lower = text.toLowerCase();
+        if (lowered.some((n) => lower.includes(n))) hits++;
+      }
+    } while (cursor !== '0');
+  }
   if (hits > 0) findings.push({ store: 'redis', where: `keys under ${prefix}`, count: hits });
   return keys;
 }

@@ -1,11 +1,12 @@
 import pg from 'pg';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { runCli } from '../../support/cli';
 import { testEnv } from '../../support/config';
 import { createTestDatabase, type TestDatabase } from '../../support/database';
 import { randomSuffix } from '../../support/env';
 import { killAll, spawnEngine, type EngineProcess } from './processes';
+import { removeClusterKeys } from './redis-cluster';
 
 /**
  * One engine deployment for a fault scenario: its own PostgreSQL database and queue prefix (as every
@@ -81,6 +82,15 @@ export async function startFaultCluster(overrides: Record<string, string | undef
   const env = testEnv({ DATABASE_URL: database.url, DATABASE_POOL_SIZE: '6', LOG_LEVEL: 'info', QUEUE_PREFIX: faultQueuePrefix(), ...overrides });
   const prefix = env.QUEUE_PREFIX as string;
   const redisUrl = env.REDIS_URL as string;
+  // REDIS_CLUSTER_NODES (the Redis Cluster scenario): the scenario's own handles go to the cluster too.
+  const clusterNodes = env.REDIS_CLUSTER_NODES || undefined;
+  const connect = (): Redis | Cluster =>
+    clusterNodes
+      ? new Cluster(
+          clusterNodes.split(',').map((hp) => ({ host: hp.slice(0, hp.lastIndexOf(':')), port: Number(hp.slice(hp.lastIndexOf(':') + 1)) })),
+          { redisOptions: { maxRetriesPerRequest: null } },
+        )
+      : new Redis(redisUrl, { maxRetriesPerRequest: null });
   // The CLI applies the migrations and creates the source, as an operator would.
   const added = runCli(['sources', 'add', 'fault site', '--json'], env);
   if (added.status !== 0) {
@@ -91,7 +101,7 @@ export async function startFaultCluster(overrides: Record<string, string | undef
   const pool = new pg.Pool({ connectionString: database.url, max: 4 });
   pool.on('error', () => undefined);
   const queues = new Map<string, Queue>();
-  let redis: Redis | undefined;
+  let redis: Redis | Cluster | undefined;
   const cluster: FaultCluster = {
     env,
     database,
@@ -124,7 +134,7 @@ export async function startFaultCluster(overrides: Record<string, string | undef
     queue(name) {
       let q = queues.get(name);
       if (!q) {
-        redis ??= new Redis(redisUrl, { maxRetriesPerRequest: null });
+        redis ??= connect();
         redis.on('error', () => undefined);
         q = new Queue(name, { connection: redis, prefix });
         q.on('error', () => undefined);
@@ -143,8 +153,16 @@ export async function startFaultCluster(overrides: Record<string, string | undef
     async close() {
       await killAll();
       await Promise.all([...queues.values()].map((q) => q.close().catch(() => undefined)));
-      redis?.disconnect();
-      await removeQueueKeys(redisUrl, prefix);
+      if (clusterNodes) {
+        const client = redis ?? connect();
+        client.on('error', () => undefined);
+        // Bounded: a cluster that is down (a scenario's fault) must not hang the teardown.
+        await Promise.race([removeClusterKeys(client as Cluster, prefix).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
+        client.disconnect();
+      } else {
+        redis?.disconnect();
+        await removeQueueKeys(redisUrl, prefix);
+      }
       await pool.end();
       await database.drop();
     },
