@@ -9,7 +9,7 @@ import { waitFor } from '../support/wait';
 const PEOPLE = 20;
 
 /**
- * PENDING: FAILS TODAY (engine defect, see docs/reliability.md "Defects found").
+ * Passes since the stale-claim sweep (docs/reliability.md "Defects found" 1); it failed before it.
  *
  * An email worker killed (SIGKILL, OOM, a lost host) while its sends are claimed but not yet
  * accepted by the relay leaves their rows in `sending` for ever, and the person never gets the

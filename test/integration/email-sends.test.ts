@@ -41,8 +41,15 @@ describe('campaign email, end to end: double opt-in, welcome now, the next step 
     expect(unsubscribe).toMatch(/^<http:\/\/[^>]+\/u\/[A-Za-z0-9_.-]+>$/);
     expect(welcome.header('list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
     const profileId = (await findProfileId(engine.services.databases.vaultDb, engine.services.keys, [{ userId: 'ola' }])) as string;
-    const [sent] = await db().selectFrom('app.scheduled_sends').selectAll().where('profile_id', '=', profileId).where('template', '=', 'welcome').execute();
-    expect(welcome.header('message-id')).toBe(`<send-${sent?.id}@consentflow>`);
+    // The row is marked sent once the relay's reply reaches the worker, a moment after the message arrived.
+    const sent = await waitFor(
+      async () => {
+        const [row] = await db().selectFrom('app.scheduled_sends').selectAll().where('profile_id', '=', profileId).where('template', '=', 'welcome').execute();
+        return row?.state === 'sent' ? row : undefined;
+      },
+      { what: 'the welcome send marked sent' },
+    );
+    expect(welcome.header('message-id')).toBe(`<send-${sent.id}@consentflow>`);
     expect(sent).toMatchObject({ state: 'sent', attempts: 1 });
     // Counted by the email worker for the ops dashboard (ops/grafana-dashboard.json).
     await waitFor(async () => /^consentflow_email_sends_total\{outcome="sent"\} 1$/m.test(await (await fetch(`${engine.url}/metrics`)).text()), { what: 'the send counted in /metrics' });
