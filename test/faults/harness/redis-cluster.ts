@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { tempDir } from '../../support/config';
+import { redisAnswers } from '../../support/redis-server';
 import { waitFor } from '../../support/wait';
 
 /**
@@ -49,18 +50,7 @@ async function freeClusterPorts(count: number, from: number): Promise<number[]> 
   return ports;
 }
 
-async function answers(port: number): Promise<boolean> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
+const answers = (port: number) => redisAnswers(`redis://127.0.0.1:${port}`);
 
 export async function startRedisCluster(size = 3, fromPort = 7101): Promise<LocalRedisCluster> {
   const ports = await freeClusterPorts(size, fromPort);

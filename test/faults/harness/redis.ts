@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { Redis } from 'ioredis';
 import { tempDir } from '../../support/config';
-import { freePort } from '../../support/redis-server';
+import { freePort, redisAnswers } from '../../support/redis-server';
 import { waitFor } from '../../support/wait';
 
 /**
@@ -23,18 +22,7 @@ export async function startPersistentRedis(appendfsync: 'always' | 'everysec' = 
   const dir = tempDir('cf-fault-redis');
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
-  const answers = async () => {
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      return (await client.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      client.disconnect();
-    }
-  };
+  const answers = () => redisAnswers(url);
   const redis: PersistentRedis = {
     url,
     port,
