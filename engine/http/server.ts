@@ -34,7 +34,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     trustProxy: deps.config.http.trustProxy as boolean | string,
     return503OnClosing: true,
     // Signed links carry their token as a path parameter (/p/:token), longer than the default 100.
-    maxParamLength: 4096,
+    routerOptions: { maxParamLength: 4096 },
     forceCloseConnections: 'idle',
   });
   if (deps.config.http.trustProxy === true) {
