@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -26,8 +27,27 @@ export interface BenchDatabase {
   readonly dataDir: string;
   /** The engine's environment for this run (production mode, fresh keys); `extra` wins. */
   env(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
-  /** Drops the database, closes the admin connection and removes the data directory. */
+  /** Drops the database, deletes every Redis key under the prefix, closes the admin connection and removes the data directory. */
   drop(): Promise<void>;
+}
+
+/** Deletes every key under a queue prefix (SCAN, then UNLINK in pages): the bench's own keys only. */
+export async function deleteRedisPrefix(prefix: string): Promise<number> {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  let deleted = 0;
+  try {
+    // SCAN's MATCH is a glob: escape the braces and brackets a prefix may hold.
+    const pattern = `${prefix.replace(/[\\[\]{}*?]/g, (c) => `\\${c}`)}:*`;
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) deleted += await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+  return deleted;
 }
 
 export async function createBenchDatabase(): Promise<BenchDatabase> {
@@ -70,6 +90,9 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
       await admin.query(`drop database if exists ${name} with (force)`);
       await admin.end();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      // Jobs a run left queued (a backlog not drained, a scenario stopped early) would otherwise stay
+      // in the shared Redis for good: ten thousand of them had piled up from earlier runs.
+      await deleteRedisPrefix(prefix);
     },
   };
 }
