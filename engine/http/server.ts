@@ -20,6 +20,11 @@ import { type TrackingDeps, trackingRoutes } from './routes/tracking';
 import { kitRoutes } from './routes/kit';
 import { anonymousPixelRoutes } from './routes/anonymous';
 
+/** `/t.gif` and `/v1/pixel/:type`, the tracking pixels (engine/http/routes/pixel.ts). */
+function isTrackingPixel(url: string | undefined): boolean {
+  return url !== undefined && (url.startsWith('/t.gif') || url.startsWith('/v1/pixel/'));
+}
+
 /**
  * The HTTP application. Request logs carry the method, the path without its query string (queries
  * can carry PII: `?email=`), the status and the time; never the client's address.
@@ -30,6 +35,10 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     bodyLimit: deps.config.http.bodyLimit,
     // Fastify's own per-request lines would log the URL with its query; the onResponse hook below does it safely.
     logController: new LogController({ disableRequestLogging: true }),
+    // A child logger per request (for its reqId) costs a tracking pixel about a tenth of its CPU
+    // (redaction is set up for each child); pixels log nothing per request (they answer the GIF
+    // whatever happens), so theirs share the server's logger. Every other route keeps its reqId.
+    childLoggerFactory: (logger, bindings, options, rawRequest) => (isTrackingPixel(rawRequest.url) ? logger : logger.child(bindings, options)),
     // fastify accepts a hop count too (proxy-addr semantics); its type does not list it.
     trustProxy: deps.config.http.trustProxy as boolean | string,
     return503OnClosing: true,
