@@ -1,7 +1,7 @@
 import { identityKey } from '../../engine/identity/keys';
 import { normalizeEmail, normalizeId } from '../../engine/vault/normalize';
 import { type FaultCluster, startFaultCluster } from './harness/cluster';
-import { eventIntegrity, waitOrExplain } from './harness/counts';
+import { effectDuplicates, eventIntegrity, waitOrExplain } from './harness/counts';
 import { recordFigure } from './harness/figures';
 import { chunks, type Event, inParallel, newLedger, type PostLedger, postAll, subscriberEvents } from './harness/load';
 import { type EngineProcess, unexpectedExits } from './harness/processes';
@@ -144,11 +144,7 @@ describe('scale-out: 2 APIs and 3 workers on one Redis and one PostgreSQL', () =
       set.add(row.profile_id);
     }
     const peopleSplit = [...profilesOf.values()].filter((s) => s.size > 1).length;
-    const duplicateGroups = (table: string, columns: string) =>
-      cluster.number(`select count(*) from (select ${columns} from ${table} group by ${columns} having count(*) > 1) d`);
-    const ledgerDuplicates = await duplicateGroups('app.consent_ledger', 'profile_id, purpose');
-    const enrolDuplicates = await duplicateGroups('app.enrolments', 'campaign_id, profile_id');
-    const sendDuplicates = await duplicateGroups('app.scheduled_sends', 'campaign_id, profile_id');
+    const { ledgerDuplicates, enrolDuplicates, sendDuplicates } = await effectDuplicates(cluster);
     const byMessageId = duplicatesBy(smtp.messages, (m) => m.messageId);
     const byPerson = duplicatesBy(smtp.messages, (m) => `${m.campaign} ${m.to.join(',')}`);
     const failed = Object.fromEntries(await Promise.all(['events', 'email', 'broadcasts', 'journeys'].map(async (q) => [q, (await cluster.jobCounts(q)).failed] as const)));

@@ -74,3 +74,17 @@ export function describeIds(ids: readonly string[]): string {
   if (ids.length === 0) return '(none)';
   return `${ids.length}: ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ` … ${ids[ids.length - 1]}` : ''}`;
 }
+
+/**
+ * Effects recorded twice for one person: consent ledger rows per purpose, enrolments and sends per
+ * campaign (the groups with more than one row; every scenario expects 0 of each).
+ */
+export async function effectDuplicates(cluster: FaultCluster): Promise<{ ledgerDuplicates: number; enrolDuplicates: number; sendDuplicates: number }> {
+  const groups = (table: string, columns: string) =>
+    cluster.number(`select count(*) from (select ${columns} from ${table} group by ${columns} having count(*) > 1) d`);
+  return {
+    ledgerDuplicates: await groups('app.consent_ledger', 'profile_id, purpose'),
+    enrolDuplicates: await groups('app.enrolments', 'campaign_id, profile_id'),
+    sendDuplicates: await groups('app.scheduled_sends', 'campaign_id, profile_id'),
+  };
+}

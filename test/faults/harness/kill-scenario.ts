@@ -1,5 +1,5 @@
 import { type FaultCluster, startFaultCluster } from './cluster';
-import { describeIds, eventIntegrity, unprocessed, waitOrExplain } from './counts';
+import { describeIds, effectDuplicates, eventIntegrity, unprocessed, waitOrExplain } from './counts';
 import { recordFigure } from './figures';
 import { type Role, seededRandom, startKiller } from './killer';
 import { chunks, newLedger, postAll, subscriberEvents } from './load';
@@ -150,11 +150,7 @@ export function killWorkersScenario(id: string, title: string, victims: readonly
 
         const integrity = await eventIntegrity(cluster, ledger.accepted);
         const profiles = await cluster.number('select count(*) from app.profiles');
-        const duplicateGroups = (table: string, columns: string) =>
-          cluster.number(`select count(*) from (select ${columns} from ${table} group by ${columns} having count(*) > 1) d`);
-        const ledgerDuplicates = await duplicateGroups('app.consent_ledger', 'profile_id, purpose');
-        const enrolDuplicates = await duplicateGroups('app.enrolments', 'campaign_id, profile_id');
-        const sendDuplicates = await duplicateGroups('app.scheduled_sends', 'campaign_id, profile_id');
+        const { ledgerDuplicates, enrolDuplicates, sendDuplicates } = await effectDuplicates(cluster);
         const byMessageId = duplicatesBy(smtp.messages, (m) => m.messageId);
         const byPerson = duplicatesBy(smtp.messages, (m) => `${m.campaign} ${m.to.join(',')}`);
         const emailKills = killer.kills.filter((k) => k.role === 'email').map((k) => k.at);
