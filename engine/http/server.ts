@@ -9,7 +9,7 @@ import { installErrorHandling } from './errors';
 import { installSecurityHeaders } from './security-headers';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
-import { pixelRoutes } from './routes/pixel';
+import { createPixelIntake, pixelRoutes } from './routes/pixel';
 import { batchDeps } from '../runtime/batch';
 import { consentRoutes } from './routes/consent';
 import { forgetRoutes } from './routes/forget';
@@ -74,8 +74,11 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     }
   });
   const tracking: TrackingDeps = { ...deps, sources: new SourceCache(deps.databases.db), batcher: new EnqueueBatcher(deps.queues) };
-  // Events accepted but still waiting for their flush must reach Redis before the server closes.
+  const pixels = createPixelIntake(tracking);
+  // Events accepted but still waiting for their flush must reach Redis before the server closes:
+  // the pixels first, as the intake falls back on the batcher.
   app.addHook('onClose', async () => {
+    await pixels.close(deps.config.shutdownTimeoutMs).catch(() => undefined);
     await tracking.batcher.drain().catch(() => undefined);
   });
   healthRoutes(app, deps);
@@ -94,7 +97,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
   await app.register((scope) => unsubscribeRoutes(scope, deps), { prefix: '/u' });
   await app.register((scope) => forgetRoutes(scope, deps), { prefix: '/f' });
   await app.register((scope) => emailTrackingRoutes(scope, deps));
-  await app.register((scope) => pixelRoutes(scope, tracking));
+  await app.register((scope) => pixelRoutes(scope, { ...tracking, pixels }));
   await app.register((scope) => anonymousPixelRoutes(scope, tracking));
   const adminTable = new AdminRouteTable();
   app.decorate('adminRouteTable', adminTable);

@@ -53,6 +53,18 @@ export class SourceCache {
     return source;
   }
 
+  /**
+   * The source id of a write key from the cache alone, without waiting: the id, `null` for a key
+   * known not to belong to an active source (or not shaped like one), `undefined` when only
+   * `sourceIdFor` can tell (not cached, or expired).
+   */
+  cachedSourceId(writeKey: string): string | null | undefined {
+    if (!WRITE_KEY_SHAPE.test(writeKey)) return null;
+    const cached = this.known.get(writeKey) ?? this.unknown.get(writeKey);
+    if (!cached || cached.expires <= Date.now()) return undefined;
+    return cached.source?.id ?? null;
+  }
+
   /** Entries held (known and unknown keys): bounded by twice `maxEntries`. */
   get size(): number {
     return this.known.size + this.unknown.size;

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { EVENT_TYPES, type EventType } from '../../../schemas/segment';
-import { type Checked, checkEvent } from '../../ingest/validate';
-import { checkFormEvent, type FormEvent } from '../../ingest/validate-form';
+import { decodePixelData, firstValue, type PixelForm, SEGMENT_FORM, SIGNAL_DNT, SIGNAL_GPC, SIMPLE_FORM } from '../../ingest/pixel-event';
+import { PixelIntake } from '../../ingest/pixel-intake';
+import { PixelSink, type PixelTally } from '../../ingest/pixel-sink';
+import { queueSealingKey } from '../../queues/sealing';
 import { publicLimitsOf } from '../public-limits';
-import { acceptedEvent, requestFacts } from './tracking-context';
 import type { TrackingDeps } from './tracking';
 
 /** The 43-byte transparent 1×1 GIF89a every pixel request gets. */
@@ -21,104 +22,109 @@ function sendGif(reply: FastifyReply, retryAfter = 0): FastifyReply {
     .send(TRANSPARENT_GIF);
 }
 
-type Outcome = { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly retryAfter?: number };
-
-/** Query parameters of the hand-written form, `/t.gif?wk=KEY&t=page&aid=…` (see the README). */
-function simpleFormEvent(query: Record<string, string | undefined>): { writeKey?: string; type: string; event: FormEvent } {
-  const properties: Record<string, string> = {};
-  for (const [key, value] of Object.entries(query)) {
-    if (key.startsWith('p.') && value !== undefined) properties[key.slice(2)] = value;
-  }
-  if (query.url !== undefined) properties.url = query.url;
-  if (query.ref !== undefined) properties.referrer = query.ref;
-  if (query.title !== undefined) properties.title = query.title;
-  const event: FormEvent = { properties };
-  if (query.aid !== undefined) event.anonymousId = query.aid;
-  if (query.uid !== undefined) event.userId = query.uid;
-  if (query.e !== undefined) event.event = query.e;
-  if (query.mid !== undefined) event.messageId = query.mid;
-  if (query.ts !== undefined) event.timestamp = query.ts;
-  return { writeKey: query.wk, type: query.t ?? 'page', event };
+export interface PixelDeps extends TrackingDeps {
+  readonly pixels: PixelIntake;
 }
 
-function decodeData(data: string | undefined): Record<string, unknown> | undefined {
-  if (!data) return undefined;
-  try {
-    // Segment's pixel format: base64 (either alphabet) of the JSON event, writeKey inside.
-    const parsed: unknown = JSON.parse(Buffer.from(data, data.includes('-') || data.includes('_') ? 'base64url' : 'base64').toString('utf8'));
-    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
+/**
+ * The pixel intake of one HTTP server: its thread writes with the server's queue prefix and sealing
+ * key, and while it is gone the server's own batcher takes the pixels. Outcomes reach the metrics.
+ */
+export function createPixelIntake(deps: TrackingDeps): PixelIntake {
+  const report = (tally: PixelTally) => {
+    if (tally.accepted > 0) deps.metrics.ingestEvents.inc({ endpoint: 'pixel', outcome: 'accepted' }, tally.accepted);
+    for (const [reason, n] of Object.entries(tally.refused)) if (n) deps.metrics.pixelRejected.inc({ reason }, n);
+  };
+  return new PixelIntake({
+    thread: { redis: deps.redisEndpoint, prefix: deps.queues.prefix, sealingKey: queueSealingKey(deps.keys.master), logLevel: deps.config.logLevel },
+    inline: new PixelSink(deps.batcher, report),
+    report,
+    log: deps.log,
+  });
 }
 
-/** The check for each form: the general one for Segment's JSON pixel, the fast one for `/t.gif`'s flat strings. */
-type Check = (receivedAt: Date) => Checked;
+/** A pixel before its source is known: RawPixel without the source id. */
+type PendingPixel = readonly [form: PixelForm, payload: string, type: EventType, ip: string | undefined, signals: number, receivedAtMs: number];
 
-async function accept(deps: TrackingDeps, request: FastifyRequest, type: string, writeKey: unknown, check: Check | undefined): Promise<Outcome> {
-  if (!check) return { ok: false, reason: 'malformed_data' };
-  if (!(EVENT_TYPES as readonly string[]).includes(type)) return { ok: false, reason: 'unknown_type' };
-  if (typeof writeKey !== 'string' || writeKey.length === 0) return { ok: false, reason: 'missing_write_key' };
-  let sourceId: string | undefined;
-  try {
-    sourceId = await deps.sources.sourceIdFor(writeKey);
-  } catch {
-    return { ok: false, reason: 'unavailable' };
-  }
-  if (!sourceId) return { ok: false, reason: 'unknown_write_key' };
-  const wait = publicLimitsOf(deps).source(sourceId, 'pixel');
-  if (wait > 0) return { ok: false, reason: 'rate_limited', retryAfter: wait };
-  const receivedAt = new Date();
-  const checked = check(receivedAt);
-  if (!checked.ok) return { ok: false, reason: checked.code === 'PAYLOAD_TOO_LARGE' ? 'too_large' : 'invalid_event' };
-  const accepted = acceptedEvent(sourceId, checked, receivedAt, requestFacts(request));
-  // An image answers the same whatever happens next, so the pixel does not wait for Redis: it
-  // answers at once and counts a failed enqueue afterwards. (The JSON API, whose 2xx promises
-  // acceptance, does wait.)
-  deps.batcher.submit([accepted]).then(
-    () => deps.metrics.ingestEvents.inc({ endpoint: 'pixel', outcome: 'accepted' }),
-    () => deps.metrics.pixelRejected.inc({ reason: 'unavailable' }),
-  );
-  return { ok: true };
+/** What the request itself tells about the event, as the intake thread takes it (tracking-context's requestFacts, unparsed). */
+function signalsOf(request: FastifyRequest): number {
+  return (request.headers['sec-gpc'] === '1' ? SIGNAL_GPC : 0) | (request.headers.dnt === '1' ? SIGNAL_DNT : 0);
+}
+
+/** The query string of a request, without the `?`. */
+function queryString(url: string): string {
+  const at = url.indexOf('?');
+  return at < 0 ? '' : url.slice(at + 1);
 }
 
 /**
  * Tracking pixels. An image request cannot show an error, so every answer is the GIF; what was
  * rejected and why is counted in `consentflow_pixel_rejected_total{reason}`.
+ *
+ * The HTTP thread decides only what changes the answer or must be refused before anything is
+ * queued (the address's and the source's rate limits, the type, the write key) and answers; the
+ * event itself is checked, stamped and enqueued by the pixel intake thread (engine/ingest/
+ * pixel-intake.ts). So the pixel does not wait for Redis: an image answers the same whatever happens
+ * next, and a failed enqueue is counted afterwards. (The JSON API, whose 2xx promises acceptance,
+ * does wait.)
  */
-export async function pixelRoutes(app: FastifyInstance, deps: TrackingDeps): Promise<void> {
+export async function pixelRoutes(app: FastifyInstance, deps: PixelDeps): Promise<void> {
   const limits = publicLimitsOf(deps);
-  const respond = async (request: FastifyRequest, reply: FastifyReply, outcome: Promise<Outcome>) => {
-    const result = await outcome;
-    if (result.ok) return sendGif(reply);
-    deps.metrics.pixelRejected.inc({ reason: result.reason });
-    return sendGif(reply, result.retryAfter);
+  const refuse = (reply: FastifyReply, reason: string, retryAfter = 0): undefined => {
+    deps.metrics.pixelRejected.inc({ reason });
+    sendGif(reply, retryAfter);
+    return undefined;
+  };
+  const handOn = (reply: FastifyReply, sourceId: string, item: PendingPixel): undefined => {
+    const wait = limits.source(sourceId, 'pixel');
+    if (wait > 0) return refuse(reply, 'rate_limited', wait);
+    const [form, payload, type, ip, signals, receivedAtMs] = item;
+    deps.pixels.submit([form, sourceId, payload, type, ip, signals, receivedAtMs]);
+    sendGif(reply);
+    return undefined;
+  };
+  // Answered at once while the write key is in the source cache (nearly always): fastify then wants
+  // undefined back. Only a cache miss waits, and returns the promise of the answered reply.
+  const take = (request: FastifyRequest, reply: FastifyReply, form: PixelForm, payload: string, type: string, writeKey: unknown): Promise<FastifyReply> | undefined => {
+    if (!(EVENT_TYPES as readonly string[]).includes(type)) return refuse(reply, 'unknown_type');
+    if (typeof writeKey !== 'string' || writeKey.length === 0) return refuse(reply, 'missing_write_key');
+    const item: PendingPixel = [form, payload, type as EventType, request.ip, signalsOf(request), Date.now()];
+    const cached = deps.sources.cachedSourceId(writeKey);
+    if (cached === null) return refuse(reply, 'unknown_write_key');
+    if (cached !== undefined) return handOn(reply, cached, item);
+    return deps.sources.sourceIdFor(writeKey).then(
+      (sourceId) => {
+        if (sourceId) handOn(reply, sourceId, item);
+        else refuse(reply, 'unknown_write_key');
+        return reply;
+      },
+      () => {
+        refuse(reply, 'unavailable');
+        return reply;
+      },
+    );
   };
   // The address is limited before anything is decoded or looked up: an unknown write key costs a
-  // flooder its address's tokens, and the engine a Map look-up. A limited request is answered here;
-  // the (synchronous) handler then returns undefined, as fastify asks of one that sent its reply.
+  // flooder its address's tokens, and the engine a Map look-up.
   const limited = (request: FastifyRequest, reply: FastifyReply): boolean => {
     const wait = limits.ip(request, 'pixel');
     if (wait === 0) return false;
-    deps.metrics.pixelRejected.inc({ reason: 'rate_limited' });
-    sendGif(reply, wait);
+    refuse(reply, 'rate_limited', wait);
     return true;
   };
 
   app.get<{ Params: { type: string }; Querystring: { data?: string } }>('/v1/pixel/:type', (request, reply) => {
     if (limited(request, reply)) return undefined;
-    const event = decodeData(typeof request.query.data === 'string' ? request.query.data : undefined);
-    const type = request.params.type as EventType;
-    const check = event && ((receivedAt: Date) => checkEvent(event, type, receivedAt, undefined));
-    return respond(request, reply, accept(deps, request, type, event?.writeKey, check));
+    const data = typeof request.query.data === 'string' ? request.query.data : undefined;
+    // Decoded here for its write key; the intake thread decodes it again to check the event.
+    const event = decodePixelData(data);
+    if (!event || data === undefined) return refuse(reply, 'malformed_data');
+    return take(request, reply, SEGMENT_FORM, data, request.params.type, event.writeKey);
   });
 
-  app.get<{ Querystring: Record<string, string | undefined> }>('/t.gif', (request, reply) => {
+  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/t.gif', (request, reply) => {
     if (limited(request, reply)) return undefined;
-    const query = Object.fromEntries(
-      Object.entries(request.query ?? {}).map(([k, v]) => [k, Array.isArray(v) ? String(v[0]) : v]),
-    ) as Record<string, string | undefined>;
-    const { writeKey, type, event } = simpleFormEvent(query);
-    return respond(request, reply, accept(deps, request, type, writeKey, (receivedAt) => checkFormEvent(event, type as EventType, receivedAt)));
+    const query = request.query ?? {};
+    return take(request, reply, SIMPLE_FORM, queryString(request.url), firstValue(query.t) ?? 'page', firstValue(query.wk));
   });
 }
