@@ -64,7 +64,8 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
     deps.metrics.httpInFlight.dec();
     done();
   });
-  app.addHook('onResponse', async (request, reply) => {
+  // Callback-style, as the two above: an async hook costs every request a promise.
+  app.addHook('onResponse', (request, reply, done) => {
     deps.metrics.httpInFlight.dec();
     if (reply.statusCode >= 500 || deps.log.isLevelEnabled('debug')) {
       request.log[reply.statusCode >= 500 ? 'warn' : 'debug'](
@@ -72,6 +73,7 @@ export async function buildHttpServer(deps: HttpDeps): Promise<FastifyInstance> 
         'request',
       );
     }
+    done();
   });
   const tracking: TrackingDeps = { ...deps, sources: new SourceCache(deps.databases.db), batcher: new EnqueueBatcher(deps.queues) };
   const pixels = createPixelIntake(tracking);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log/logger';
 import type { RedisEndpoint } from '../redis/connection';
-import type { RawPixel } from './pixel-event';
+import { encodePixels, type RawPixel } from './pixel-event';
 import { type PixelSink, type PixelTally, tallied } from './pixel-sink';
 
 /** What the intake thread is started with: its Redis, queue prefix and the queue sealing key, nothing more. */
@@ -14,7 +14,8 @@ export interface PixelThreadData {
   readonly logLevel: string;
 }
 
-export type ToPixelThread = { readonly kind: 'pixels'; readonly items: readonly RawPixel[] } | { readonly kind: 'drain' };
+/** `pixels`: encodePixels (engine/ingest/pixel-event.ts) of a handful of them. */
+export type ToPixelThread = { readonly kind: 'pixels'; readonly pixels: string } | { readonly kind: 'drain' };
 type FromPixelThread = ({ readonly kind: 'tally' } & PixelTally) | { readonly kind: 'drained' };
 
 export interface PixelIntakeOptions {
@@ -92,7 +93,7 @@ export class PixelIntake {
       return;
     }
     this.outstanding += items.length;
-    thread.postMessage({ kind: 'pixels', items } satisfies ToPixelThread);
+    thread.postMessage({ kind: 'pixels', pixels: encodePixels(items) } satisfies ToPixelThread);
   }
 
   private started(): Worker {

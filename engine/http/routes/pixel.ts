@@ -44,7 +44,7 @@ export function createPixelIntake(deps: TrackingDeps): PixelIntake {
 }
 
 /** A pixel before its source is known: RawPixel without the source id. */
-type PendingPixel = readonly [form: PixelForm, payload: string, type: EventType, ip: string | undefined, signals: number, receivedAtMs: number];
+type PendingPixel = readonly [form: PixelForm, query: string, type: EventType, ip: string | undefined, signals: number, receivedAtMs: number];
 
 /** What the request itself tells about the event, as the intake thread takes it (tracking-context's requestFacts, unparsed). */
 function signalsOf(request: FastifyRequest): number {
@@ -78,17 +78,17 @@ export async function pixelRoutes(app: FastifyInstance, deps: PixelDeps): Promis
   const handOn = (reply: FastifyReply, sourceId: string, item: PendingPixel): undefined => {
     const wait = limits.source(sourceId, 'pixel');
     if (wait > 0) return refuse(reply, 'rate_limited', wait);
-    const [form, payload, type, ip, signals, receivedAtMs] = item;
-    deps.pixels.submit([form, sourceId, payload, type, ip, signals, receivedAtMs]);
+    const [form, query, type, ip, signals, receivedAtMs] = item;
+    deps.pixels.submit([form, sourceId, query, type, ip, signals, receivedAtMs]);
     sendGif(reply);
     return undefined;
   };
   // Answered at once while the write key is in the source cache (nearly always): fastify then wants
   // undefined back. Only a cache miss waits, and returns the promise of the answered reply.
-  const take = (request: FastifyRequest, reply: FastifyReply, form: PixelForm, payload: string, type: string, writeKey: unknown): Promise<FastifyReply> | undefined => {
+  const take = (request: FastifyRequest, reply: FastifyReply, form: PixelForm, query: string, type: string, writeKey: unknown): Promise<FastifyReply> | undefined => {
     if (!(EVENT_TYPES as readonly string[]).includes(type)) return refuse(reply, 'unknown_type');
     if (typeof writeKey !== 'string' || writeKey.length === 0) return refuse(reply, 'missing_write_key');
-    const item: PendingPixel = [form, payload, type as EventType, request.ip, signalsOf(request), Date.now()];
+    const item: PendingPixel = [form, query, type as EventType, request.ip, signalsOf(request), Date.now()];
     const cached = deps.sources.cachedSourceId(writeKey);
     if (cached === null) return refuse(reply, 'unknown_write_key');
     if (cached !== undefined) return handOn(reply, cached, item);
@@ -115,11 +115,10 @@ export async function pixelRoutes(app: FastifyInstance, deps: PixelDeps): Promis
 
   app.get<{ Params: { type: string }; Querystring: { data?: string } }>('/v1/pixel/:type', (request, reply) => {
     if (limited(request, reply)) return undefined;
-    const data = typeof request.query.data === 'string' ? request.query.data : undefined;
     // Decoded here for its write key; the intake thread decodes it again to check the event.
-    const event = decodePixelData(data);
-    if (!event || data === undefined) return refuse(reply, 'malformed_data');
-    return take(request, reply, SEGMENT_FORM, data, request.params.type, event.writeKey);
+    const event = decodePixelData(typeof request.query.data === 'string' ? request.query.data : undefined);
+    if (!event) return refuse(reply, 'malformed_data');
+    return take(request, reply, SEGMENT_FORM, queryString(request.url), request.params.type, event.writeKey);
   });
 
   app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/t.gif', (request, reply) => {
