@@ -1,4 +1,4 @@
-import { parse as parseQuery } from 'node:querystring';
+import { parse as parseQuery } from 'fast-querystring';
 import type { AcceptedEvent, EventType } from '../../schemas/segment';
 import { acceptedEvent } from '../http/routes/tracking-context';
 import { truncateIp } from '../privacy/ip';
@@ -84,7 +84,7 @@ export function decodePixelData(data: string | undefined): Record<string, unknow
 export function pixelEvent([form, sourceId, query, type, ip, signals, receivedAtMs]: RawPixel): PixelOutcome {
   const receivedAt = new Date(receivedAtMs);
   let checked: Checked;
-  // node:querystring is what fastify's parser (fast-querystring) follows: `+` is a space, repeated keys an array.
+  // fastify's own parser: the same values the HTTP thread saw (`+` a space, repeated keys an array).
   const parameters = parseQuery(query);
   if (form === SIMPLE_FORM) {
     checked = checkFormEvent(simpleFormEvent(parameters), type, receivedAt);
@@ -117,8 +117,16 @@ export function decodePixels(text: string): RawPixel[] {
   const lines = text.split('\n');
   const items: RawPixel[] = [];
   for (let i = 0; i + FIELDS <= lines.length; i += FIELDS) {
-    const [form, sourceId, query, type, ip, signals, receivedAtMs] = lines.slice(i, i + FIELDS) as [string, string, string, EventType, string, string, string];
-    items.push([form === '1' ? SEGMENT_FORM : SIMPLE_FORM, sourceId, query, type, ip === '' ? undefined : ip, Number(signals), Number(receivedAtMs)]);
+    const ip = lines[i + 4] as string;
+    items.push([
+      lines[i] === '1' ? SEGMENT_FORM : SIMPLE_FORM,
+      lines[i + 1] as string,
+      lines[i + 2] as string,
+      lines[i + 3] as EventType,
+      ip === '' ? undefined : ip,
+      Number(lines[i + 5]),
+      Number(lines[i + 6]),
+    ]);
   }
   return items;
 }

@@ -55,6 +55,24 @@ describe('checkFormEvent agrees with checkEvent', () => {
     expect(checkEvent(big, 'page', receivedAt, undefined)).toMatchObject({ ok: false, code: 'PAYLOAD_TOO_LARGE' });
   });
 
+  it('on forms around the size limit, where the size is measured rather than bounded', () => {
+    // Sizes from well under to just over 32 KB, in characters that JSON writes as 1, 2, 3 or 6 bytes.
+    const units = fc.constantFrom('a', '\u00f3', '\u20ac', '"', '\\', '\u0001', '\ud83d\ude00');
+    const sized = fc.tuple(units, fc.integer({ min: 1_000, max: 33_000 }), fc.integer({ min: 0, max: 40 })).map(([unit, bytes, extra]) => {
+      const text = unit.repeat(Math.max(1, Math.floor(bytes / Math.max(1, Buffer.byteLength(JSON.stringify(unit)) - 2))));
+      return { anonymousId: 'v', properties: { title: text, ...Object.fromEntries(Array.from({ length: extra }, (_, i) => [`k${i}`, 'x'])) } } as FormEvent;
+    });
+    fc.assert(
+      fc.property(sized, (raw) => {
+        const general = checkEvent(structuredClone(raw), 'page', receivedAt, undefined);
+        const fast = checkFormEvent(structuredClone(raw), 'page', receivedAt);
+        expect(fast.ok).toBe(general.ok);
+        if (!fast.ok && !general.ok) expect(fast.code).toBe(general.code);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('accepts the ordinary page view, as the general check does', () => {
     const raw: FormEvent = { anonymousId: ' visitor-1 ', properties: { url: 'https://shop.example/pricing', title: 'Pricing' }, messageId: 'm-1' };
     const fast = checkFormEvent(raw, 'page', receivedAt);

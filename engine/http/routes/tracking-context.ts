@@ -33,11 +33,13 @@ export function acceptedEvent(
   facts: Pick<AcceptedEvent, 'signals' | 'ipPrefix'>,
   consent?: ConsentChange,
 ): AcceptedEvent {
+  const received = receivedAt.toISOString();
   return {
     sourceId,
     messageId: checked.messageId,
-    receivedAt: receivedAt.toISOString(),
-    occurredAt: checked.occurredAt.toISOString(),
+    receivedAt: received,
+    // Most events carry no time of their own: theirs is the receive time, written once.
+    occurredAt: checked.occurredAt.getTime() === receivedAt.getTime() ? received : checked.occurredAt.toISOString(),
     ...facts,
     ...(consent ? { consent } : {}),
     event: checked.event,
