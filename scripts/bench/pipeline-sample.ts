@@ -155,3 +155,20 @@ export function slope(points: ReadonlyArray<readonly [number, number]>): number 
   }
   return den === 0 ? 0 : num / den;
 }
+
+/**
+ * Least-squares slope of the lower envelope: the lowest y in each `bucket` of x, at the bucket's
+ * middle. A garbage-collected heap saws up and down by tens of MB within a minute, so a slope fitted
+ * to every sample swings by several MB a minute from run to run; what a leak raises is the floor the
+ * collector brings the process back to.
+ */
+export function floorSlope(points: ReadonlyArray<readonly [number, number]>, bucket: number): number {
+  if (points.length < 2) return 0;
+  const start = points[0]?.[0] ?? 0;
+  const floors = new Map<number, number>();
+  for (const [x, y] of points) {
+    const b = Math.floor((x - start) / bucket);
+    floors.set(b, Math.min(floors.get(b) ?? Infinity, y));
+  }
+  return slope([...floors].map(([b, y]) => [start + (b + 0.5) * bucket, y] as const));
+}
