@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log/logger';
+import { MicroBatcher } from '../runtime/micro-batcher';
 import type { RedisEndpoint } from '../redis/connection';
 import { encodePixels, type RawPixel } from './pixel-event';
 import { type PixelSink, type PixelTally, tallied } from './pixel-sink';
@@ -59,35 +60,33 @@ function threadScript(): ThreadScript {
  * is logged, and the HTTP thread takes every later pixel itself.
  */
 export class PixelIntake {
-  private pending: RawPixel[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly gathered: MicroBatcher<RawPixel>;
   private thread: Worker | undefined;
   private failed = false;
   private closing = false;
   /** Handed to the thread and not yet reported on. */
   private outstanding = 0;
   private drained: (() => void) | undefined;
-  private readonly maxItems: number;
-  private readonly maxDelayMs: number;
 
   constructor(private readonly options: PixelIntakeOptions) {
-    this.maxItems = options.maxItems ?? 500;
-    this.maxDelayMs = options.maxDelayMs ?? 2;
+    this.gathered = new MicroBatcher<RawPixel>(async (items) => this.handOver(items), {
+      maxItems: options.maxItems ?? 500,
+      maxDelayMs: options.maxDelayMs ?? 2,
+    });
   }
 
   submit(item: RawPixel): void {
-    this.pending.push(item);
-    if (this.pending.length >= this.maxItems) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.maxDelayMs);
+    this.gathered.add(item);
   }
 
-  private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const items = this.pending;
-    if (items.length === 0) return;
-    this.pending = [];
-    const thread = this.failed || this.closing ? undefined : this.started();
+  private handOver(items: RawPixel[]): void {
+    let thread: Worker | undefined;
+    try {
+      thread = this.failed || this.closing ? undefined : this.started();
+    } catch (err) {
+      this.options.log.error({ err }, 'the pixel intake thread could not start; the HTTP thread takes the pixels');
+      this.failed = true;
+    }
     if (!thread) {
       this.options.inline.take(items);
       return;
@@ -126,7 +125,7 @@ export class PixelIntake {
 
   /** Hands over what is waiting, lets the thread write it all (up to `timeoutMs`) and ends the thread. */
   async close(timeoutMs: number): Promise<void> {
-    this.flush();
+    await this.gathered.drain();
     this.closing = true;
     const thread = this.thread;
     if (thread) {

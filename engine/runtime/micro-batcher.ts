@@ -31,9 +31,22 @@ export class MicroBatcher<T> {
     return new Promise<void>((resolve, reject) => {
       for (const item of items) this.items.push(item);
       this.waiting.push({ resolve, reject });
-      if (this.items.length >= this.options.maxItems) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.options.maxDelayMs);
+      this.schedule();
     });
+  }
+
+  /**
+   * An item nobody waits for: written with the others, no promise made for it. The write function
+   * itself must account for a failure (the pixel intake, whose answer never depends on the write).
+   */
+  add(item: T): void {
+    this.items.push(item);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.items.length >= this.options.maxItems) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.options.maxDelayMs);
   }
 
   private flush(): void {
@@ -42,7 +55,7 @@ export class MicroBatcher<T> {
     const { items, waiting } = this;
     this.items = [];
     this.waiting = [];
-    if (waiting.length === 0) return;
+    if (items.length === 0 && waiting.length === 0) return;
     // A write that throws before its promise exists fails its callers like one that rejects.
     const done = Promise.resolve()
       .then(() => this.write(items))

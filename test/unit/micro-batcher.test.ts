@@ -48,6 +48,16 @@ describe('MicroBatcher', () => {
     await expect(batcher.submit([1])).rejects.toThrow('bad write');
   });
 
+  it('writes items added without a caller waiting, alone or with submitted ones', async () => {
+    const { batcher, writes } = recording({ maxItems: 3, maxDelayMs: 60_000 });
+    batcher.add(1);
+    batcher.add(2);
+    await batcher.submit([3]);
+    batcher.add(4);
+    await batcher.drain();
+    expect(writes).toEqual([[1, 2, 3], [4]]);
+  });
+
   it('drain writes what waits and waits for writes under way', async () => {
     let release: () => void = () => undefined;
     const writes: number[][] = [];

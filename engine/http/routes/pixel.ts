@@ -43,9 +43,6 @@ export function createPixelIntake(deps: TrackingDeps): PixelIntake {
   });
 }
 
-/** A pixel before its source is known: RawPixel without the source id. */
-type PendingPixel = readonly [form: PixelForm, query: string, type: EventType, ip: string | undefined, signals: number, receivedAtMs: number];
-
 /** What the request itself tells about the event, as the intake thread takes it (tracking-context's requestFacts, unparsed). */
 function signalsOf(request: FastifyRequest): number {
   return (request.headers['sec-gpc'] === '1' ? SIGNAL_GPC : 0) | (request.headers.dnt === '1' ? SIGNAL_DNT : 0);
@@ -75,11 +72,10 @@ export async function pixelRoutes(app: FastifyInstance, deps: PixelDeps): Promis
     sendGif(reply, retryAfter);
     return undefined;
   };
-  const handOn = (reply: FastifyReply, sourceId: string, item: PendingPixel): undefined => {
+  const handOn = (request: FastifyRequest, reply: FastifyReply, sourceId: string, form: PixelForm, query: string, type: EventType, receivedAtMs: number): undefined => {
     const wait = limits.source(sourceId, 'pixel');
     if (wait > 0) return refuse(reply, 'rate_limited', wait);
-    const [form, query, type, ip, signals, receivedAtMs] = item;
-    deps.pixels.submit([form, sourceId, query, type, ip, signals, receivedAtMs]);
+    deps.pixels.submit([form, sourceId, query, type, request.ip, signalsOf(request), receivedAtMs]);
     sendGif(reply);
     return undefined;
   };
@@ -88,13 +84,13 @@ export async function pixelRoutes(app: FastifyInstance, deps: PixelDeps): Promis
   const take = (request: FastifyRequest, reply: FastifyReply, form: PixelForm, query: string, type: string, writeKey: unknown): Promise<FastifyReply> | undefined => {
     if (!(EVENT_TYPES as readonly string[]).includes(type)) return refuse(reply, 'unknown_type');
     if (typeof writeKey !== 'string' || writeKey.length === 0) return refuse(reply, 'missing_write_key');
-    const item: PendingPixel = [form, query, type as EventType, request.ip, signalsOf(request), Date.now()];
+    const receivedAtMs = Date.now();
     const cached = deps.sources.cachedSourceId(writeKey);
     if (cached === null) return refuse(reply, 'unknown_write_key');
-    if (cached !== undefined) return handOn(reply, cached, item);
+    if (cached !== undefined) return handOn(request, reply, cached, form, query, type as EventType, receivedAtMs);
     return deps.sources.sourceIdFor(writeKey).then(
       (sourceId) => {
-        if (sourceId) handOn(reply, sourceId, item);
+        if (sourceId) handOn(request, reply, sourceId, form, query, type as EventType, receivedAtMs);
         else refuse(reply, 'unknown_write_key');
         return reply;
       },
