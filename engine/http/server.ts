@@ -9,7 +9,7 @@ import { installErrorHandling } from './errors';
 import { installSecurityHeaders } from './security-headers';
 import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
-import { createPixelIntake, pixelRoutes } from './routes/pixel';
+import { createPixelIntake, isTrackingPixel, pixelRoutes } from './routes/pixel';
 import { batchDeps } from '../runtime/batch';
 import { consentRoutes } from './routes/consent';
 import { forgetRoutes } from './routes/forget';
@@ -19,11 +19,6 @@ import { emailTrackingRoutes } from './routes/email-tracking';
 import { type TrackingDeps, trackingRoutes } from './routes/tracking';
 import { kitRoutes } from './routes/kit';
 import { anonymousPixelRoutes } from './routes/anonymous';
-
-/** `/t.gif` and `/v1/pixel/:type`, the tracking pixels (engine/http/routes/pixel.ts). */
-function isTrackingPixel(url: string | undefined): boolean {
-  return url !== undefined && (url.startsWith('/t.gif') || url.startsWith('/v1/pixel/'));
-}
 
 /**
  * The HTTP application. Request logs carry the method, the path without its query string (queries

@@ -8,6 +8,15 @@ import { publicLimitsOf } from '../public-limits';
 import type { TrackingDeps } from './tracking';
 
 /** The 43-byte transparent 1×1 GIF89a every pixel request gets. */
+/** The tracking pixels' paths: the simple form, and Segment's pixel API (`/v1/pixel/:type?data=`). */
+const SIMPLE_PIXEL_PATH = '/t.gif';
+const SEGMENT_PIXEL_PREFIX = '/v1/pixel/';
+
+/** Whether a raw request URL is a tracking pixel's (the server gives those no per-request logger). */
+export function isTrackingPixel(url: string | undefined): boolean {
+  return url !== undefined && (url.startsWith(SIMPLE_PIXEL_PATH) || url.startsWith(SEGMENT_PIXEL_PREFIX));
+}
+
 export const TRANSPARENT_GIF = Buffer.from('R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==', 'base64');
 
 /** The GIF, also with a 429 (and its Retry-After): a page never shows a broken image. */
@@ -109,7 +118,7 @@ export async function pixelRoutes(app: FastifyInstance, deps: PixelDeps): Promis
     return true;
   };
 
-  app.get<{ Params: { type: string }; Querystring: { data?: string } }>('/v1/pixel/:type', (request, reply) => {
+  app.get<{ Params: { type: string }; Querystring: { data?: string } }>(`${SEGMENT_PIXEL_PREFIX}:type`, (request, reply) => {
     if (limited(request, reply)) return undefined;
     // Decoded here for its write key; the intake thread decodes it again to check the event.
     const event = decodePixelData(typeof request.query.data === 'string' ? request.query.data : undefined);
@@ -117,7 +126,7 @@ export async function pixelRoutes(app: FastifyInstance, deps: PixelDeps): Promis
     return take(request, reply, SEGMENT_FORM, queryString(request.url), request.params.type, event.writeKey);
   });
 
-  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/t.gif', (request, reply) => {
+  app.get<{ Querystring: Record<string, string | string[] | undefined> }>(SIMPLE_PIXEL_PATH, (request, reply) => {
     if (limited(request, reply)) return undefined;
     const query = request.query ?? {};
     return take(request, reply, SIMPLE_FORM, queryString(request.url), firstValue(query.t) ?? 'page', firstValue(query.wk));
