@@ -169,5 +169,7 @@ describe('CORS: browser calls only from the origins a source lists', () => {
     const any = await track(app.writeKey, 'cli-any', { origin: 'https://other.example' });
     expect(any.headers.get('access-control-allow-origin')).toBe('https://other.example');
     expect(cli(['sources', 'list']).stdout).toContain(`${app.id}`);
-  });
+    // Thirteen CLI processes, each a Node start and a migration check: about 13 s alone, more than
+    // the default 30 s when the whole suite shares the two cores (it timed out once so).
+  }, 120_000);
 });
