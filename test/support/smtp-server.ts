@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { SMTPServer, type SMTPServerError } from 'smtp-server';
+import { SMTPServer, type SMTPServerError, type SMTPServerOptions } from 'smtp-server';
 import { waitFor } from './wait';
 
 /**
@@ -42,6 +42,32 @@ export interface TestSmtpServerOptions {
   readonly rejectWith?: { readonly code: number; readonly message: string; readonly at?: 'rcpt' | 'data' };
 }
 
+/**
+ * Plain SMTP options every test server here shares: no TLS, no authentication, no reverse lookup,
+ * no log, and a short close timeout (a client that is never closed must not hold a test's teardown
+ * for the default 30 s).
+ */
+export const TEST_SMTP_OPTIONS: Readonly<SMTPServerOptions> = {
+  authOptional: true,
+  disabledCommands: ['STARTTLS'],
+  disableReverseLookup: true,
+  logger: false,
+  closeTimeout: 1_000,
+};
+
+/** Listens on a free loopback port; returns the server's `smtp://127.0.0.1:<port>` URL. */
+export async function listenOnLoopback(server: SMTPServer): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.server.address() as AddressInfo;
+  return `smtp://127.0.0.1:${port}`;
+}
+
 export async function startTestSmtpServer(options: TestSmtpServerOptions = {}): Promise<TestSmtpServer> {
   const messages: ReceivedMessage[] = [];
   let reject = options.rejectWith;
@@ -52,12 +78,7 @@ export async function startTestSmtpServer(options: TestSmtpServerOptions = {}): 
   };
 
   const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    disableReverseLookup: true,
-    logger: false,
-    // A client that is never closed must not hold a test's teardown for the default 30 s.
-    closeTimeout: 1_000,
+    ...TEST_SMTP_OPTIONS,
     onRcptTo(_address, _session, callback) {
       callback(reject && (reject.at ?? 'rcpt') === 'rcpt' ? rejection() : null);
     },
@@ -80,17 +101,10 @@ export async function startTestSmtpServer(options: TestSmtpServerOptions = {}): 
     },
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
 
   return {
-    url: `smtp://127.0.0.1:${port}`,
+    url,
     messages,
     waitForMessages: (n, timeoutMs = 10_000) =>
       waitFor(() => messages.length >= n && messages.slice(0, n), { timeoutMs, what: `${n} message(s) at the test SMTP server` }),

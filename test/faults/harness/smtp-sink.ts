@@ -1,10 +1,11 @@
-import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
+import { listenOnLoopback, TEST_SMTP_OPTIONS } from '../../support/smtp-server';
 
 /**
  * A real SMTP server (the smtp-server package) on a free loopback port that keeps, of each message,
  * only what the fault scenarios count: recipients, Message-ID, campaign, and when it arrived.
- * (test/support/smtp-server.ts parses whole messages; thousands of them are not needed here.)
+ * (test/support/smtp-server.ts parses whole messages; thousands of them are not needed here. The
+ * two share their options and their listening: listenOnLoopback, TEST_SMTP_OPTIONS.)
  */
 export interface SunkMessage {
   readonly to: string[];
@@ -66,11 +67,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   let cutting = 0;
   const cut: SunkMessage[] = [];
   const server: SMTPServer = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    disableReverseLookup: true,
-    logger: false,
-    closeTimeout: 1_000,
+    ...TEST_SMTP_OPTIONS,
     size: 10 * 1024 * 1024,
     onMailFrom(_address, session, callback) {
       if (refusing) {
@@ -131,16 +128,9 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   });
   // A client killed mid-session resets its connection: that is the scenario, not an error of the test.
   server.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
   return {
-    url: `smtp://127.0.0.1:${port}`,
+    url,
     messages,
     hold(on) {
       holding = on;
