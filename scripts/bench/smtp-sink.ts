@@ -3,8 +3,8 @@
  * every message, keeps nothing but when each one arrived and its Message-ID, and counts. Unlike
  * test/support/smtp-server.ts it parses no MIME, so it costs as little per message as a server can.
  */
-import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
+import { listenOnLoopback, TEST_SMTP_OPTIONS } from '../../test/support/smtp-server';
 
 export interface Receipt {
   /** performance.timeOrigin + performance.now() at the end of DATA, in ms since the epoch. */
@@ -28,11 +28,7 @@ const MESSAGE_ID = /^message-id:[ \t]*<([^>\r\n]+)>/im;
 export async function startSmtpSink(): Promise<SmtpSink> {
   let receipts: Receipt[] = [];
   const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    disableReverseLookup: true,
-    logger: false,
-    closeTimeout: 1_000,
+    ...TEST_SMTP_OPTIONS,
     // The engine sends one message per connection use; nodemailer's pool reuses connections.
     maxClients: 1_000,
     onData(stream, _session, callback) {
@@ -51,16 +47,9 @@ export async function startSmtpSink(): Promise<SmtpSink> {
       });
     },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
   return {
-    url: `smtp://127.0.0.1:${port}`,
+    url,
     get receipts() {
       return receipts;
     },

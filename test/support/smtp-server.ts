@@ -43,9 +43,10 @@ export interface TestSmtpServerOptions {
 }
 
 /**
- * Plain SMTP options every test server here shares: no TLS, no authentication, no reverse lookup,
- * no log, and a short close timeout (a client that is never closed must not hold a test's teardown
- * for the default 30 s).
+ * Plain SMTP options every local SMTP server of the tests and benches shares (this one,
+ * test/faults/harness/smtp-sink.ts, scripts/bench/smtp-sink.ts): no TLS, no authentication, no
+ * reverse lookup, no log, and a short close timeout (a client that is never closed must not hold a
+ * test's teardown for the default 30 s).
  */
 export const TEST_SMTP_OPTIONS: Readonly<SMTPServerOptions> = {
   authOptional: true,
